@@ -1,0 +1,88 @@
+//! The errors a command can answer, and the one place that turns each into Redis's exact text.
+
+use std::fmt;
+
+/// A command's failure. [`fmt::Display`] gives the exact text Redis replies with (the part after
+/// the `-`), which clients and tests match on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CmdError {
+    /// The key holds a value of another type.
+    WrongType,
+    /// An argument or a stored value is not a 64-bit integer.
+    NotInteger,
+    /// An argument is not a valid float.
+    NotFloat,
+    /// Arithmetic would leave the 64-bit range.
+    Overflow,
+    /// Options that are unknown, missing or in conflict.
+    Syntax,
+    /// The command needs a key that does not exist.
+    NoSuchKey,
+    /// An expire time that is not positive or overflows, for the named command.
+    InvalidExpireTime(&'static str),
+    /// The command name is not known; holds the name and the arguments.
+    UnknownCommand(String),
+    /// Wrong number of arguments for the named command (its full name, e.g. `client|kill`).
+    WrongArity(String),
+    /// An unknown subcommand of a container command such as `CLIENT`.
+    UnknownSubcommand {
+        /// The subcommand as sent.
+        sub: String,
+        /// The container command, upper case (`CLIENT`).
+        command: &'static str,
+    },
+    /// `SELECT` of a database that does not exist.
+    DbIndexOutOfRange,
+    /// A client that has not authenticated sent a command that needs it.
+    NoAuth,
+    /// Any other error, with its full text (code included).
+    Other(String),
+}
+
+impl fmt::Display for CmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CmdError::WrongType => {
+                f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")
+            }
+            CmdError::NotInteger => f.write_str("ERR value is not an integer or out of range"),
+            CmdError::NotFloat => f.write_str("ERR value is not a valid float"),
+            CmdError::Overflow => f.write_str("ERR increment or decrement would overflow"),
+            CmdError::Syntax => f.write_str("ERR syntax error"),
+            CmdError::NoSuchKey => f.write_str("ERR no such key"),
+            CmdError::InvalidExpireTime(cmd) => {
+                write!(f, "ERR invalid expire time in '{cmd}' command")
+            }
+            CmdError::UnknownCommand(text) => f.write_str(text),
+            CmdError::WrongArity(name) => {
+                write!(f, "ERR wrong number of arguments for '{name}' command")
+            }
+            CmdError::UnknownSubcommand { sub, command } => {
+                write!(f, "ERR unknown subcommand '{sub}'. Try {command} HELP.")
+            }
+            CmdError::DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
+            CmdError::NoAuth => f.write_str("NOAUTH Authentication required."),
+            CmdError::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl CmdError {
+    /// Redis's reply to an unknown command: the name and the start of the arguments, each cut
+    /// to 128 bytes as Redis does.
+    pub fn unknown_command<'a>(name: &[u8], mut args: impl Iterator<Item = &'a [u8]>) -> Self {
+        let mut text = format!(
+            "ERR unknown command '{}', with args beginning with: ",
+            String::from_utf8_lossy(&name[..name.len().min(128)])
+        );
+        let mut listed = 0;
+        while listed < 128 {
+            let Some(arg) = args.next() else { break };
+            let room = 128 - listed;
+            let shown = String::from_utf8_lossy(&arg[..arg.len().min(room)]);
+            text.push_str(&format!("'{shown}' "));
+            listed += shown.len() + 3;
+        }
+        CmdError::UnknownCommand(text)
+    }
+}

@@ -1,0 +1,270 @@
+//! The command table: one declarative row per command.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crate::{keyspace, string, Handler};
+
+/// Command flags, as `COMMAND INFO` names them.
+pub mod flag {
+    /// May modify the keyspace.
+    pub const WRITE: u32 = 1 << 0;
+    /// Only reads.
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory use.
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 3;
+    /// O(1) or O(log n) in practice.
+    pub const FAST: u32 = 1 << 4;
+    /// Allowed before `AUTH`.
+    pub const NO_AUTH: u32 = 1 << 5;
+    /// Allowed while loading.
+    pub const LOADING: u32 = 1 << 6;
+    /// Allowed on a stale replica.
+    pub const STALE: u32 = 1 << 7;
+    /// Not allowed in scripts.
+    pub const NOSCRIPT: u32 = 1 << 8;
+    /// Non-deterministic output.
+    pub const RANDOM: u32 = 1 << 9;
+
+    /// Every flag with its Redis name, in the order Redis lists them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOSCRIPT, "noscript"),
+        (RANDOM, "random"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+    ];
+}
+
+/// How a multi-shard command's per-shard replies combine into one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// Add up integer replies (`DEL`, `EXISTS`, `DBSIZE`).
+    SumIntegers,
+    /// Every part answers `+OK`; so does the whole (`FLUSHDB`).
+    AllOk,
+}
+
+/// Commands that run on the connection's home shard because they act on the connection or the
+/// server rather than on keys. The server implements them.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnCommand {
+    Ping,
+    Echo,
+    Hello,
+    Auth,
+    Select,
+    Quit,
+    Reset,
+    Client,
+    Info,
+    Config,
+    Command,
+    Time,
+    Shutdown,
+}
+
+/// Where a command runs.
+#[derive(Clone, Copy)]
+pub enum Route {
+    /// On the shard that owns its key(s); every key must live on one shard.
+    Keyed(Handler),
+    /// Its keys may live on several shards: each shard runs the same command with the keys it
+    /// owns (in their original order), and the replies are merged.
+    Split(Handler, Merge),
+    /// On every shard, with the replies merged (`DBSIZE`, `FLUSHDB`).
+    Broadcast(Handler, Merge),
+    /// On the connection's home shard, by the server.
+    Connection(ConnCommand),
+}
+
+/// One row of the table.
+pub struct Command {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis's arity: `n` means exactly `n` arguments (name included), `-n` at least `n`.
+    pub arity: i32,
+    /// A set of [`flag`] bits.
+    pub flags: u32,
+    /// Position of the first key (0 for none).
+    pub first_key: i32,
+    /// Position of the last key (negative counts from the end: -1 is the last argument).
+    pub last_key: i32,
+    /// Distance between keys (2 for `MSET k v k v`).
+    pub step: i32,
+    /// Where it runs.
+    pub route: Route,
+    /// Redis's documentation group (`string`, `keyspace`, `connection`, `server`, ...).
+    pub group: &'static str,
+    /// One line for `COMMAND DOCS`.
+    pub summary: &'static str,
+    /// The Redis version that introduced it.
+    pub since: &'static str,
+}
+
+impl Command {
+    /// True if `argc` arguments (name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = i64::from(self.arity);
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// True if the command has `flag`.
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The positions of the key arguments in a call with `argc` arguments.
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let first = self.first_key.max(0) as usize;
+        let last = if self.last_key < 0 {
+            (argc as i64 + i64::from(self.last_key)).max(0) as usize
+        } else {
+            (self.last_key as usize).min(argc.saturating_sub(1))
+        };
+        let step = self.step.max(1) as usize;
+        let none = self.first_key <= 0;
+        (first..=last).step_by(step).filter(move |_| !none)
+    }
+}
+
+const fn row(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    route: Route,
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+) -> Command {
+    Command {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        route,
+        group,
+        summary,
+        since,
+    }
+}
+
+use flag::*;
+use ConnCommand as C;
+use Route::{Broadcast, Connection, Keyed, Split};
+
+const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
+const KEY1: (i32, i32, i32) = (1, 1, 1);
+const ALL_KEYS: (i32, i32, i32) = (1, -1, 1);
+
+/// Every command Shardis knows.
+#[rustfmt::skip]
+pub static COMMANDS: &[Command] = &[
+    // connection
+    row("ping", -1, FAST | STALE, NO_KEYS, Connection(C::Ping), "connection", "1.0.0",
+        "Returns the server's liveliness response."),
+    row("echo", 2, FAST | STALE, NO_KEYS, Connection(C::Echo), "connection", "1.0.0",
+        "Returns the given string."),
+    row("hello", -1, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection(C::Hello),
+        "connection", "6.0.0", "Handshakes with the Redis server."),
+    row("auth", -2, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection(C::Auth),
+        "connection", "1.0.0", "Authenticates the connection."),
+    row("select", 2, FAST | LOADING | STALE, NO_KEYS, Connection(C::Select), "connection",
+        "1.0.0", "Changes the selected database."),
+    row("quit", -1, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection(C::Quit),
+        "connection", "1.0.0", "Closes the connection."),
+    row("reset", 1, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection(C::Reset),
+        "connection", "6.2.0", "Resets the connection."),
+    row("client", -2, NOSCRIPT | LOADING | STALE, NO_KEYS, Connection(C::Client), "connection",
+        "2.4.0", "A container for client connection commands."),
+    // server
+    row("info", -1, LOADING | STALE, NO_KEYS, Connection(C::Info), "server", "1.0.0",
+        "Returns information and statistics about the server."),
+    row("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection(C::Config),
+        "server", "2.0.0", "A container for server configuration commands."),
+    row("command", -1, LOADING | STALE, NO_KEYS, Connection(C::Command), "server", "2.8.13",
+        "Returns detailed information about all commands."),
+    row("time", 1, FAST | LOADING | STALE | RANDOM, NO_KEYS, Connection(C::Time), "server",
+        "2.6.0", "Returns the server time."),
+    row("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection(C::Shutdown),
+        "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    row("dbsize", 1, READONLY | FAST, NO_KEYS, Broadcast(keyspace::dbsize, Merge::SumIntegers),
+        "server", "1.0.0", "Returns the number of keys in the database."),
+    row("flushdb", -1, WRITE, NO_KEYS, Broadcast(keyspace::flushdb, Merge::AllOk), "server",
+        "1.0.0", "Removes all keys from the current database."),
+    row("flushall", -1, WRITE, NO_KEYS, Broadcast(keyspace::flushall, Merge::AllOk), "server",
+        "1.0.0", "Removes all keys from all databases."),
+    // keyspace
+    row("del", -2, WRITE, ALL_KEYS, Split(keyspace::del, Merge::SumIntegers), "keyspace",
+        "1.0.0", "Deletes one or more keys."),
+    row("unlink", -2, WRITE | FAST, ALL_KEYS, Split(keyspace::del, Merge::SumIntegers),
+        "keyspace", "4.0.0", "Asynchronously deletes one or more keys."),
+    row("exists", -2, READONLY | FAST, ALL_KEYS, Split(keyspace::exists, Merge::SumIntegers),
+        "keyspace", "1.0.0", "Determines whether one or more keys exist."),
+    row("type", 2, READONLY | FAST, KEY1, Keyed(keyspace::type_), "keyspace", "1.0.0",
+        "Determines the type of value stored at a key."),
+    // string
+    row("get", 2, READONLY | FAST, KEY1, Keyed(string::get), "string", "1.0.0",
+        "Returns the string value of a key."),
+    row("set", -3, WRITE | DENYOOM, KEY1, Keyed(string::set), "string", "1.0.0",
+        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+];
+
+/// Finds a command by name, case-insensitively, without allocating.
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    static BY_NAME: LazyLock<HashMap<&'static [u8], &'static Command>> =
+        LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+    let mut lower = [0u8; 32];
+    let lower = lower.get_mut(..name.len())?;
+    for (l, c) in lower.iter_mut().zip(name) {
+        *l = c.to_ascii_lowercase();
+    }
+    BY_NAME.get(&*lower).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_ignores_case() {
+        assert_eq!(lookup(b"GeT").map(|c| c.name), Some("get"));
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert!(lookup(&[b'a'; 100]).is_none());
+    }
+
+    #[test]
+    fn names_are_unique_and_lower_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in COMMANDS {
+            assert!(seen.insert(c.name), "{} twice", c.name);
+            assert_eq!(c.name, c.name.to_lowercase());
+        }
+    }
+
+    #[test]
+    fn key_positions_follow_first_last_step() {
+        let del = lookup(b"del").unwrap();
+        assert_eq!(del.key_positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let get = lookup(b"get").unwrap();
+        assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
+        let ping = lookup(b"ping").unwrap();
+        assert_eq!(ping.key_positions(2).count(), 0);
+    }
+}

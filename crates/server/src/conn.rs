@@ -1,0 +1,155 @@
+//! One client connection: read, parse every complete frame, route the batch, write once.
+//!
+//! The read buffer is the only copy of the client's bytes: the parser records argument spans
+//! into it and commands read their arguments from it in place. Replies for the whole batch are
+//! assembled into one output buffer and written with one write.
+
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::Instant;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::spawn_local;
+use shardis_resp::parse::Parsed;
+use shardis_resp::{Parser, ProtocolError, Reply};
+
+use crate::client::Client;
+use crate::connection::Flow;
+use crate::route::run_batch;
+use crate::shard::Shard;
+
+/// The read buffer's starting size, and how much room a read asks for at least.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves `stream` on `shard` in a task of its own.
+pub fn spawn(shard: Rc<Shard>, stream: TcpStream) {
+    spawn_local(async move { serve(shard, stream).await }).detach();
+}
+
+async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+    let (needs_auth, maxclients) = {
+        let config = shard.config.borrow();
+        (!config.requirepass.is_empty(), config.maxclients)
+    };
+    shard.counters.connections.set(shard.counters.connections.get() + 1);
+    // The acceptor spreads connections evenly, so each shard takes its share of the limit.
+    let share = maxclients.div_ceil(shard.count as u64);
+    if shard.clients.borrow().len() as u64 >= share || shard.stopping() {
+        shard.counters.rejected.set(shard.counters.rejected.get() + 1);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let addr = |a: Option<std::net::SocketAddr>| a.map_or_else(|| "?:0".to_owned(), |a| a.to_string());
+    let client = Rc::new(Client::new(
+        shard.new_client_id(),
+        addr(stream.peer_addr().ok()),
+        addr(stream.local_addr().ok()),
+        stream.as_raw_fd(),
+        needs_auth,
+    ));
+    shard.clients.borrow_mut().insert(client.id, client.clone());
+    if let Err(err) = session(&shard, &client, &mut stream).await {
+        tracing::debug!("client {} ({}): {err}", client.id, client.addr);
+    }
+    let _ = stream.close().await;
+    shard.clients.borrow_mut().remove(&client.id);
+    shard.client_gone();
+}
+
+/// Why a session ended early.
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("query buffer over the client-query-buffer-limit")]
+    QueryBufferLimit,
+    #[error("{0}")]
+    Protocol(ProtocolError),
+}
+
+async fn session(shard: &Rc<Shard>, client: &Rc<Client>, stream: &mut TcpStream) -> Result<(), SessionEnd> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut filled = 0;
+    let mut parser = Parser::new();
+    let mut spans = Vec::new();
+    let mut cmds = Vec::new();
+    let mut out = Vec::with_capacity(READ_CHUNK);
+    let mut need = 0;
+    loop {
+        // Make room: at least a chunk, or the whole of a large value the parser is waiting for.
+        let want = filled + need.max(READ_CHUNK / 4);
+        if buf.len() < want {
+            let limit = shard.config.borrow().client_query_buffer_limit;
+            if want as u64 > limit {
+                return Err(SessionEnd::QueryBufferLimit);
+            }
+            buf.resize(want.max(buf.len() * 2).min(limit as usize + 1), 0);
+        }
+        let n = stream.read(&mut buf[filled..]).await?;
+        if n == 0 || client.killed.get() {
+            return Ok(());
+        }
+        filled += n;
+        shard.counters.net_in.set(shard.counters.net_in.get() + n as u64);
+
+        // Parse every complete frame in the buffer.
+        let (limits, authenticated) = (shard.config.borrow().limits(), client.state.borrow().authenticated);
+        spans.clear();
+        cmds.clear();
+        let mut consumed = 0;
+        let mut broken = None;
+        need = 0;
+        while consumed < filled {
+            match parser.parse(&mut buf[..filled], consumed, &mut spans, &limits, authenticated) {
+                Ok(Parsed::Command { argc, end }) => {
+                    if argc > 0 {
+                        cmds.push((spans.len() - argc, argc));
+                    }
+                    consumed = end;
+                }
+                Ok(Parsed::Incomplete { need: more }) => {
+                    need = more;
+                    break;
+                }
+                Err(err) => {
+                    broken = Some(err);
+                    break;
+                }
+            }
+        }
+
+        client.state.borrow_mut().last_active = Instant::now();
+        let flow = run_batch(shard, client, &buf[..filled], &spans, &cmds, &mut out).await;
+        if client.killed.get() {
+            return Ok(());
+        }
+        if let Some(err) = &broken {
+            let proto = client.state.borrow().proto;
+            Reply::new(&mut out, proto).error(&format!("ERR {err}"));
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            shard.counters.net_out.set(shard.counters.net_out.get() + out.len() as u64);
+            out.clear();
+            if out.capacity() > 4 * 1024 * 1024 {
+                out = Vec::with_capacity(READ_CHUNK);
+            }
+        }
+        if let Some(err) = broken {
+            return Err(SessionEnd::Protocol(err));
+        }
+        if flow != Flow::Continue {
+            return Ok(());
+        }
+        // Keep the unparsed tail (a frame that arrived in part) at the front.
+        buf.copy_within(consumed..filled, 0);
+        filled -= consumed;
+        if buf.len() > 4 * READ_CHUNK && filled < READ_CHUNK && !parser.in_frame() {
+            // A large value has been served; give the memory back.
+            buf.truncate(READ_CHUNK);
+            buf.shrink_to_fit();
+        }
+    }
+}

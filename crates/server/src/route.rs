@@ -1,0 +1,301 @@
+//! Routing a pipelined batch of commands to the shards that own their keys.
+//!
+//! The connection's home shard walks the batch once:
+//!
+//! * a command for a key the home shard owns runs at once, inline, with no message;
+//! * a command for another shard is appended to that shard's *group*; each group becomes one
+//!   message, sent when the batch is done (or earlier, at a barrier), answered by one message;
+//! * a command that spans shards (`DEL k1 k2` across shards, `DBSIZE`, `INFO`) is a *barrier*:
+//!   the groups sent so far are flushed and awaited first, so it sees every earlier command of
+//!   the connection, and then it runs on all the shards it needs.
+//!
+//! Replies are recorded as [`Slot`]s in request order and assembled at the end into one buffer,
+//! written with one write. Single-key commands on different shards touch different keys, so
+//! running their groups concurrently cannot change what any reply says.
+
+use std::rc::Rc;
+
+use shardis_commands::{lookup, table::flag, Args, CmdError, Command, Handler, Merge, Route};
+use shardis_resp::{scan, Protocol, Reply, Span};
+
+use crate::client::Client;
+use crate::connection::{self, Flow};
+use crate::shard::{now_ms, RemoteBatch, Replies, RequestBody, ResponseBody, Shard};
+
+/// Where the reply to one command of the batch is.
+enum Slot {
+    /// `out[start..end]`.
+    Local { start: usize, end: usize },
+    /// Reply `index` of group `group`.
+    Remote { group: usize, index: usize },
+}
+
+/// Commands for one destination shard, and later their replies.
+struct Group {
+    batch: RemoteBatch,
+    replies: Replies,
+}
+
+/// The state of one batch being routed.
+struct Plan<'a> {
+    shard: &'a Rc<Shard>,
+    slots: Vec<Slot>,
+    groups: Vec<Group>,
+    /// The group currently collecting commands for each shard.
+    open: Vec<Option<usize>>,
+    now_ms: u64,
+}
+
+/// Runs the commands of a batch (`cmds` are (first span, argument count) pairs over `buf`) and
+/// appends all their replies, in order, to `out`. Returns whether the connection goes on.
+pub async fn run_batch(
+    shard: &Rc<Shard>,
+    client: &Rc<Client>,
+    buf: &[u8],
+    spans: &[Span],
+    cmds: &[(usize, usize)],
+    out: &mut Vec<u8>,
+) -> Flow {
+    let mut plan = Plan {
+        shard,
+        slots: Vec::with_capacity(cmds.len()),
+        groups: Vec::new(),
+        open: vec![None; shard.count],
+        now_ms: now_ms(),
+    };
+    let base = out.len();
+    let mut flow = Flow::Continue;
+    for &(first, argc) in cmds {
+        let args = Args::new(buf, spans.get(first..first + argc).unwrap_or_default());
+        let (start, queued) = (out.len(), plan.slots.len());
+        flow = plan.route(client, args, out).await;
+        // A command either queued a remote slot or wrote its reply here (or, like SHUTDOWN,
+        // answered nothing).
+        if plan.slots.len() == queued && out.len() > start {
+            plan.slots.push(Slot::Local { start, end: out.len() });
+        }
+        if flow != Flow::Continue || client.killed.get() {
+            break;
+        }
+    }
+    plan.flush().await;
+    if !plan.groups.is_empty() {
+        plan.assemble(base, out);
+    }
+    flow
+}
+
+impl Plan<'_> {
+    /// Routes one command. A reply written to `out` is recorded as a local slot by the caller;
+    /// a command sent elsewhere records its remote slot here.
+    async fn route(&mut self, client: &Rc<Client>, args: Args<'_>, out: &mut Vec<u8>) -> Flow {
+        let (db, proto) = {
+            let s = client.state.borrow();
+            (s.db, s.proto)
+        };
+        let name = args.get(0);
+        let Some(cmd) = lookup(name) else {
+            error(out, proto, CmdError::unknown_command(name, args.iter().skip(1)));
+            return Flow::Continue;
+        };
+        if !cmd.has(flag::NO_AUTH) && !client.state.borrow().authenticated {
+            error(out, proto, CmdError::NoAuth);
+            return Flow::Continue;
+        }
+        if !cmd.arity_ok(args.len()) {
+            error(out, proto, CmdError::WrongArity(cmd.name.to_owned()));
+            return Flow::Continue;
+        }
+        client.state.borrow_mut().last_command = cmd.name;
+        match cmd.route {
+            Route::Connection(which) => {
+                if connection::needs_barrier(which) {
+                    self.flush().await;
+                }
+                connection::run(self.shard, client, which, args, out).await
+            }
+            Route::Keyed(handler) => {
+                match self.owner(cmd, args) {
+                    Ok(owner) => self.single(handler, owner, db, proto, args, out),
+                    Err(err) => error(out, proto, err),
+                }
+                Flow::Continue
+            }
+            Route::Split(handler, merge) => {
+                match self.owner(cmd, args) {
+                    Ok(owner) => self.single(handler, owner, db, proto, args, out),
+                    Err(_) => self.split(cmd, handler, merge, db, proto, args, out).await,
+                }
+                Flow::Continue
+            }
+            Route::Broadcast(handler, merge) => {
+                let all: Vec<usize> = (0..self.shard.count).collect();
+                let parts = vec![args.iter().collect::<Vec<_>>(); all.len()];
+                self.fan_out(handler, merge, db, proto, &all, parts, out).await;
+                Flow::Continue
+            }
+        }
+    }
+
+    /// The one shard that owns every key of the command, or an error if they are spread.
+    fn owner(&self, cmd: &Command, args: Args<'_>) -> Result<usize, CmdError> {
+        let mut keys = cmd.key_positions(args.len()).map(|i| self.shard.slots.shard_of(args.get(i)));
+        let first = keys.next().unwrap_or(self.shard.id);
+        if keys.all(|s| s == first) {
+            Ok(first)
+        } else {
+            Err(CmdError::Other(
+                "CROSSSLOT Keys in request don't hash to the same slot".to_owned(),
+            ))
+        }
+    }
+
+    /// A command for one shard: run it now if it is ours, else queue it for its group.
+    fn single(&mut self, handler: Handler, owner: usize, db: usize, proto: Protocol, args: Args<'_>, out: &mut Vec<u8>) {
+        if owner == self.shard.id {
+            self.shard.exec(handler, db, proto, self.now_ms, args, out);
+            return;
+        }
+        let group = match self.open[owner] {
+            Some(g) => g,
+            None => {
+                self.groups.push(Group {
+                    batch: RemoteBatch::default(),
+                    replies: Replies::default(),
+                });
+                self.open[owner] = Some(self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        let index = self.groups[group].batch.len();
+        self.groups[group].batch.push(handler, db, proto, args.iter());
+        self.slots.push(Slot::Remote { group, index });
+    }
+
+    /// A command whose keys live on several shards: each shard runs it with its own keys.
+    #[allow(clippy::too_many_arguments)]
+    async fn split(&mut self, cmd: &Command, handler: Handler, merge: Merge, db: usize, proto: Protocol, args: Args<'_>, out: &mut Vec<u8>) {
+        let step = cmd.step.max(1) as usize;
+        let positions: Vec<usize> = cmd.key_positions(args.len()).collect();
+        let first = positions.first().copied().unwrap_or(1);
+        let after = positions.last().map_or(args.len(), |&p| p + step);
+        let mut shards: Vec<usize> = Vec::new();
+        let mut parts: Vec<Vec<&[u8]>> = Vec::new();
+        for &p in &positions {
+            let owner = self.shard.slots.shard_of(args.get(p));
+            let i = match shards.iter().position(|&s| s == owner) {
+                Some(i) => i,
+                None => {
+                    shards.push(owner);
+                    parts.push(args.iter().take(first).collect());
+                    parts.len() - 1
+                }
+            };
+            parts[i].extend((p..p + step).map(|i| args.get(i)));
+        }
+        for part in &mut parts {
+            part.extend((after..args.len()).map(|i| args.get(i)));
+        }
+        self.fan_out(handler, merge, db, proto, &shards, parts, out).await;
+    }
+
+    /// Runs `parts[i]` on `shards[i]` for every i, after everything queued before, and writes
+    /// the merged reply.
+    #[allow(clippy::too_many_arguments)]
+    async fn fan_out(&mut self, handler: Handler, merge: Merge, db: usize, proto: Protocol, shards: &[usize], parts: Vec<Vec<&[u8]>>, out: &mut Vec<u8>) {
+        self.flush().await;
+        let mut waiting = Vec::new();
+        let mut local = Vec::new();
+        for (&to, part) in shards.iter().zip(&parts) {
+            if to == self.shard.id {
+                let spans: Vec<Span> = part
+                    .iter()
+                    .scan(0, |at, a| {
+                        let span = Span { start: *at, end: *at + a.len() };
+                        *at += a.len();
+                        Some(span)
+                    })
+                    .collect();
+                let data = part.concat();
+                self.shard.exec(handler, db, proto, self.now_ms, Args::new(&data, &spans), &mut local);
+            } else {
+                let mut batch = RemoteBatch::default();
+                batch.push(handler, db, proto, part.iter().copied());
+                waiting.push(self.shard.send(to, RequestBody::Exec(batch)).await);
+            }
+        }
+        let mut answers = Vec::with_capacity(waiting.len());
+        for slot in waiting {
+            answers.push(match slot.wait().await {
+                ResponseBody::Exec(replies) => replies.get(0).to_vec(),
+                _ => b"-ERR a shard did not answer\r\n".to_vec(),
+            });
+        }
+        if !local.is_empty() {
+            answers.push(local);
+        }
+        merge_replies(merge, &answers, &mut Reply::new(out, proto));
+    }
+
+    /// Sends every open group and waits for all their replies.
+    async fn flush(&mut self) {
+        let mut waiting = Vec::new();
+        for to in 0..self.open.len() {
+            if let Some(group) = self.open[to].take() {
+                let batch = std::mem::take(&mut self.groups[group].batch);
+                waiting.push((group, self.shard.send(to, RequestBody::Exec(batch)).await));
+            }
+        }
+        for (group, slot) in waiting {
+            self.groups[group].replies = match slot.wait().await {
+                ResponseBody::Exec(replies) => replies,
+                _ => Replies::default(),
+            };
+        }
+    }
+
+    /// Rewrites `out[base..]` with every reply in request order.
+    fn assemble(&self, base: usize, out: &mut Vec<u8>) {
+        let mut assembled = Vec::with_capacity(out.len() - base + self.groups.len() * 64);
+        for slot in &self.slots {
+            match *slot {
+                Slot::Local { start, end } => assembled.extend_from_slice(&out[start..end]),
+                Slot::Remote { group, index } => {
+                    let reply = self.groups[group].replies.get(index);
+                    if reply.is_empty() {
+                        // The shard could not be reached; still answer, in order.
+                        assembled.extend_from_slice(b"-ERR a shard did not answer\r\n");
+                    } else {
+                        assembled.extend_from_slice(reply);
+                    }
+                }
+            }
+        }
+        out.truncate(base);
+        out.extend_from_slice(&assembled);
+    }
+}
+
+/// Writes an error reply.
+fn error(out: &mut Vec<u8>, proto: Protocol, err: CmdError) {
+    Reply::new(out, proto).error(&err.to_string());
+}
+
+/// Combines the per-shard replies of a multi-shard command.
+fn merge_replies(merge: Merge, parts: &[Vec<u8>], reply: &mut Reply<'_>) {
+    if let Some(err) = parts.iter().find(|p| scan::is_error(p)) {
+        reply.raw(err);
+        return;
+    }
+    match merge {
+        Merge::SumIntegers => reply.integer(parts.iter().filter_map(|p| scan::integer(p)).sum()),
+        Merge::AllOk => reply.ok(),
+    }
+}
+
+/// The shard that serves a new connection: round robin over all shards.
+pub fn next_home(counter: &mut usize, shards: usize) -> usize {
+    let home = *counter % shards.max(1);
+    *counter = counter.wrapping_add(1);
+    home
+}

@@ -1,0 +1,496 @@
+//! A shard: one reactor thread, its keyspace, its connections, and its links to the others.
+//!
+//! Shards talk over two glommio channel meshes created once at startup: *requests* (commands to
+//! run, control operations, connections handed over by the acceptor) and *responses*. Keeping
+//! responses on their own mesh means a shard that is busy sending requests can always still
+//! drain the responses it is owed, so two shards that send to each other cannot deadlock. A
+//! message to a sleeping shard wakes it through the channel's eventfd; nothing polls.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use glommio::channels::channel_mesh::{Receivers, Senders};
+use glommio::net::AcceptedTcpStream;
+use glommio::spawn_local;
+use shardis_commands::{execute, Args, Ctx, Handler, Settings};
+use shardis_resp::{Protocol, Reply, Span};
+use shardis_store::Store;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::slots::SlotMap;
+use crate::sync::OneShot;
+
+/// Commands for another shard, copied out of the sender's read buffer into one message.
+#[derive(Default)]
+pub struct RemoteBatch {
+    data: Vec<u8>,
+    spans: Vec<Span>,
+    cmds: Vec<RemoteCmd>,
+}
+
+struct RemoteCmd {
+    handler: Handler,
+    argc: usize,
+    db: usize,
+    proto: Protocol,
+}
+
+impl RemoteBatch {
+    /// Appends a command with its arguments.
+    pub fn push<'a>(
+        &mut self,
+        handler: Handler,
+        db: usize,
+        proto: Protocol,
+        args: impl Iterator<Item = &'a [u8]>,
+    ) {
+        let before = self.spans.len();
+        for arg in args {
+            let start = self.data.len();
+            self.data.extend_from_slice(arg);
+            self.spans.push(Span {
+                start,
+                end: self.data.len(),
+            });
+        }
+        self.cmds.push(RemoteCmd {
+            handler,
+            argc: self.spans.len() - before,
+            db,
+            proto,
+        });
+    }
+
+    /// Number of commands.
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+}
+
+/// The encoded replies to a [`RemoteBatch`], in order.
+#[derive(Default)]
+pub struct Replies {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Replies {
+    /// The reply to command `i`.
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).and_then(|j| self.ends.get(j)).copied();
+        let end = self.ends.get(i).copied().unwrap_or(0);
+        self.data.get(start.unwrap_or(0)..end).unwrap_or_default()
+    }
+}
+
+/// What one shard asks of another, besides running commands.
+pub enum Control {
+    /// Counters for `INFO`.
+    Stats,
+    /// `CLIENT LIST` lines of this shard's connections.
+    ClientList,
+    /// Close the connections that match.
+    ClientKill(crate::client::KillFilter),
+    /// Adopt this configuration (after `CONFIG SET`).
+    Configure(Box<Config>),
+    /// Clear the counters (`CONFIG RESETSTAT`).
+    ResetStats,
+    /// Start shutting down.
+    Shutdown,
+    /// The sender has no connections left and is ready to stop.
+    Drained,
+}
+
+/// Per-shard counters, summed over all shards by `INFO`.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Keys and keys with an expiry, per database.
+    pub keys: Vec<(usize, usize)>,
+    /// Connected clients.
+    pub clients: usize,
+    /// Commands processed since start (or `CONFIG RESETSTAT`).
+    pub commands: u64,
+    /// Connections accepted.
+    pub connections: u64,
+    /// Connections refused for `maxclients`.
+    pub rejected: u64,
+    /// Bytes read from and written to clients.
+    pub net_in: u64,
+    /// Bytes written to clients.
+    pub net_out: u64,
+    /// Net bytes allocated by this shard's thread.
+    pub allocated: i64,
+}
+
+/// The body of a request message.
+pub enum RequestBody {
+    /// Run these commands, in order.
+    Exec(RemoteBatch),
+    /// A control operation.
+    Control(Control),
+    /// Serve this connection (sent by the acceptor).
+    Adopt(AcceptedTcpStream),
+}
+
+/// A message on the requests mesh.
+pub struct Request {
+    from: usize,
+    id: u64,
+    body: RequestBody,
+}
+
+/// The answer to a request.
+pub enum ResponseBody {
+    /// Replies to an `Exec`.
+    Exec(Replies),
+    /// `Control::Stats`.
+    Stats(Stats),
+    /// `Control::ClientList`.
+    Lines(Vec<String>),
+    /// How many things were affected (`Control::ClientKill`).
+    Count(usize),
+    /// Done, nothing to report.
+    Done,
+    /// The peer could not be reached (it is gone).
+    Unreachable,
+}
+
+/// A message on the responses mesh.
+pub struct Response {
+    id: u64,
+    body: ResponseBody,
+}
+
+/// Counters this shard keeps for itself.
+#[derive(Default)]
+pub struct Counters {
+    /// Commands processed.
+    pub commands: Cell<u64>,
+    /// Connections accepted.
+    pub connections: Cell<u64>,
+    /// Connections refused for `maxclients`.
+    pub rejected: Cell<u64>,
+    /// Bytes read from clients.
+    pub net_in: Cell<u64>,
+    /// Bytes written to clients.
+    pub net_out: Cell<u64>,
+}
+
+/// One shard's state. Shared by the tasks of its reactor through `Rc`; never across threads.
+pub struct Shard {
+    /// This shard's index (its place in the channel mesh).
+    pub id: usize,
+    /// Number of shards.
+    pub count: usize,
+    /// Which shard owns each slot.
+    pub slots: SlotMap,
+    /// The keys this shard owns.
+    pub store: RefCell<Store>,
+    /// Settings commands read.
+    pub settings: RefCell<Settings>,
+    /// This shard's copy of the configuration.
+    pub config: RefCell<Config>,
+    /// Connections served here, by client id.
+    pub clients: RefCell<BTreeMap<u64, Rc<Client>>>,
+    /// Counters.
+    pub counters: Counters,
+    /// When the server started.
+    pub started: Instant,
+    /// Listening sockets (the acceptor shard only), closed at shutdown.
+    pub listeners: RefCell<Vec<RawFd>>,
+    requests: Senders<Request>,
+    responses: Senders<Response>,
+    pending: RefCell<HashMap<u64, Rc<OneShot<ResponseBody>>>>,
+    next_request: Cell<u64>,
+    next_client: Cell<u64>,
+    stopping: Cell<bool>,
+    drained_peers: Cell<usize>,
+    drained_self: Cell<bool>,
+    exit: Rc<OneShot<()>>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Shard {
+    /// A shard with its mesh endpoints.
+    pub fn new(
+        config: Config,
+        requests: Senders<Request>,
+        responses: Senders<Response>,
+    ) -> Rc<Shard> {
+        let count = config.shards;
+        Rc::new(Shard {
+            id: requests.peer_id(),
+            count,
+            slots: SlotMap::even(count),
+            store: RefCell::new(Store::new(config.databases)),
+            settings: RefCell::new(Settings::default()),
+            config: RefCell::new(config),
+            clients: RefCell::default(),
+            counters: Counters::default(),
+            started: Instant::now(),
+            listeners: RefCell::default(),
+            requests,
+            responses,
+            pending: RefCell::default(),
+            next_request: Cell::new(0),
+            next_client: Cell::new(0),
+            stopping: Cell::new(false),
+            drained_peers: Cell::new(0),
+            drained_self: Cell::new(false),
+            exit: OneShot::new(),
+        })
+    }
+
+    /// Serves messages from the other shards until the shard stops.
+    pub fn listen(self: &Rc<Shard>, mut requests: Receivers<Request>, mut responses: Receivers<Response>) {
+        for (_, rx) in requests.streams() {
+            let shard = self.clone();
+            spawn_local(async move {
+                while let Some(request) = rx.recv().await {
+                    shard.handle_request(request).await;
+                }
+            })
+            .detach();
+        }
+        for (_, rx) in responses.streams() {
+            let shard = self.clone();
+            spawn_local(async move {
+                while let Some(response) = rx.recv().await {
+                    let slot = shard.pending.borrow_mut().remove(&response.id);
+                    if let Some(slot) = slot {
+                        slot.fill(response.body);
+                    }
+                }
+            })
+            .detach();
+        }
+    }
+
+    /// Waits until every shard has stopped serving clients.
+    pub async fn until_exit(&self) {
+        self.exit.wait().await;
+    }
+
+    async fn handle_request(self: &Rc<Shard>, request: Request) {
+        let body = match request.body {
+            RequestBody::Adopt(stream) => {
+                crate::conn::spawn(self.clone(), stream.bind_to_executor());
+                return;
+            }
+            RequestBody::Exec(batch) => ResponseBody::Exec(self.run_remote(&batch)),
+            RequestBody::Control(Control::Drained) => {
+                self.drained_peers.set(self.drained_peers.get() + 1);
+                self.exit_if_done();
+                return;
+            }
+            RequestBody::Control(op) => self.control(op),
+        };
+        let response = Response {
+            id: request.id,
+            body,
+        };
+        // The requester waits for this; if it is gone there is nobody to tell.
+        let _ = self.responses.send_to(request.from, response).await;
+    }
+
+    /// Runs a batch another shard sent, collecting the replies in order.
+    fn run_remote(&self, batch: &RemoteBatch) -> Replies {
+        let mut replies = Replies {
+            data: Vec::with_capacity(batch.cmds.len() * 16),
+            ends: Vec::with_capacity(batch.cmds.len()),
+        };
+        let now = now_ms();
+        let mut at = 0;
+        for cmd in &batch.cmds {
+            let spans = batch.spans.get(at..at + cmd.argc).unwrap_or_default();
+            at += cmd.argc;
+            self.exec(cmd.handler, cmd.db, cmd.proto, now, Args::new(&batch.data, spans), &mut replies.data);
+            replies.ends.push(replies.data.len());
+        }
+        replies
+    }
+
+    /// Runs one command against this shard's keyspace, appending its reply to `out`.
+    pub fn exec(&self, handler: Handler, db: usize, proto: Protocol, now_ms: u64, args: Args<'_>, out: &mut Vec<u8>) {
+        let mut store = self.store.borrow_mut();
+        let settings = self.settings.borrow();
+        let mut ctx = Ctx {
+            store: &mut store,
+            db,
+            now_ms,
+            reply: Reply::new(out, proto),
+            settings: &settings,
+        };
+        execute(handler, &mut ctx, args);
+        self.counters.commands.set(self.counters.commands.get() + 1);
+    }
+
+    /// Sends `body` to shard `to`; the returned slot is filled with the response.
+    pub async fn send(&self, to: usize, body: RequestBody) -> Rc<OneShot<ResponseBody>> {
+        let id = self.next_request.get();
+        self.next_request.set(id + 1);
+        let slot = OneShot::new();
+        self.pending.borrow_mut().insert(id, slot.clone());
+        let request = Request {
+            from: self.id,
+            id,
+            body,
+        };
+        if self.requests.send_to(to, request).await.is_err() {
+            self.pending.borrow_mut().remove(&id);
+            slot.fill(ResponseBody::Unreachable);
+        }
+        slot
+    }
+
+    /// Runs a control operation on every shard (this one included) and collects the answers.
+    pub async fn broadcast(self: &Rc<Shard>, op: impl Fn() -> Control) -> Vec<ResponseBody> {
+        let mut slots = Vec::with_capacity(self.count);
+        for to in (0..self.count).filter(|&to| to != self.id) {
+            slots.push(self.send(to, RequestBody::Control(op())).await);
+        }
+        let mut answers = vec![self.control(op())];
+        for slot in slots {
+            answers.push(slot.wait().await);
+        }
+        answers
+    }
+
+    /// Hands an accepted connection to shard `to` (the acceptor's round robin).
+    pub async fn hand_over(&self, to: usize, stream: AcceptedTcpStream) {
+        let request = Request {
+            from: self.id,
+            id: 0,
+            body: RequestBody::Adopt(stream),
+        };
+        if self.requests.send_to(to, request).await.is_err() {
+            tracing::warn!("shard {to} is gone; dropping a new connection");
+        }
+    }
+
+    fn control(self: &Rc<Shard>, op: Control) -> ResponseBody {
+        match op {
+            Control::Stats => ResponseBody::Stats(self.stats()),
+            Control::ClientList => ResponseBody::Lines(
+                self.clients
+                    .borrow()
+                    .values()
+                    .map(|c| c.info_line(self.started))
+                    .collect(),
+            ),
+            Control::ClientKill(filter) => {
+                let clients = self.clients.borrow();
+                let victims: Vec<_> = clients.values().filter(|c| filter.matches(c)).collect();
+                victims.iter().for_each(|c| c.kill());
+                ResponseBody::Count(victims.len())
+            }
+            Control::Configure(config) => {
+                *self.config.borrow_mut() = *config;
+                ResponseBody::Done
+            }
+            Control::ResetStats => {
+                self.reset_stats();
+                ResponseBody::Done
+            }
+            Control::Shutdown => {
+                self.begin_shutdown();
+                ResponseBody::Done
+            }
+            Control::Drained => ResponseBody::Done,
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let store = self.store.borrow();
+        Stats {
+            keys: store.dbs.iter().map(|db| (db.len(), db.volatile_len())).collect(),
+            clients: self.clients.borrow().len(),
+            commands: self.counters.commands.get(),
+            connections: self.counters.connections.get(),
+            rejected: self.counters.rejected.get(),
+            net_in: self.counters.net_in.get(),
+            net_out: self.counters.net_out.get(),
+            allocated: crate::memory::allocated_here(),
+        }
+    }
+
+    /// The TCP port the server listens on.
+    pub fn listening_port(&self) -> u16 {
+        self.config.borrow().port
+    }
+
+    fn reset_stats(&self) {
+        self.counters.commands.set(0);
+        self.counters.connections.set(0);
+        self.counters.rejected.set(0);
+        self.counters.net_in.set(0);
+        self.counters.net_out.set(0);
+    }
+
+    /// A new client id, unique across shards without coordination: ids of shard `s` are
+    /// `s + 1`, `s + 1 + count`, ...
+    pub fn new_client_id(&self) -> u64 {
+        let n = self.next_client.get();
+        self.next_client.set(n + 1);
+        n * self.count as u64 + self.id as u64 + 1
+    }
+
+    /// True once shutdown has begun.
+    pub fn stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    /// Stops accepting, lets every connection finish what it has read, then stops the reactor
+    /// once all shards are idle.
+    pub fn begin_shutdown(self: &Rc<Shard>) {
+        if self.stopping.replace(true) {
+            return;
+        }
+        for fd in self.listeners.borrow().iter() {
+            // Wakes the pending accept with an error; the accept loop sees `stopping`.
+            // SAFETY: shutdown(2) on a descriptor this shard owns; it does not close it.
+            unsafe { libc::shutdown(*fd, libc::SHUT_RDWR) };
+        }
+        for client in self.clients.borrow().values() {
+            client.stop_reading();
+        }
+        self.client_gone();
+    }
+
+    /// Called when a connection ends; during shutdown, the last one tells the other shards.
+    pub fn client_gone(self: &Rc<Shard>) {
+        if !self.stopping.get() || !self.clients.borrow().is_empty() || self.drained_self.get() {
+            return;
+        }
+        self.drained_self.set(true);
+        let shard = self.clone();
+        spawn_local(async move {
+            for to in (0..shard.count).filter(|&to| to != shard.id) {
+                let request = Request {
+                    from: shard.id,
+                    id: 0,
+                    body: RequestBody::Control(Control::Drained),
+                };
+                let _ = shard.requests.send_to(to, request).await;
+            }
+            shard.exit_if_done();
+        })
+        .detach();
+    }
+
+    fn exit_if_done(&self) {
+        if self.drained_self.get() && self.drained_peers.get() + 1 >= self.count {
+            self.exit.fill(());
+        }
+    }
+}

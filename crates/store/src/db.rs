@@ -1,0 +1,179 @@
+//! A database: the keys one shard owns in one of the numbered databases (`SELECT n`).
+
+use std::collections::HashMap;
+
+use ahash::RandomState;
+
+use crate::value::Value;
+
+/// A key's value and its expiry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// When the key expires, in milliseconds since the Unix epoch; `None` for never.
+    pub expire_at: Option<u64>,
+}
+
+impl Entry {
+    /// True once the expiry time has passed. Like Redis, a key is still alive during the very
+    /// millisecond it expires at.
+    #[inline]
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at.is_some_and(|at| at < now_ms)
+    }
+}
+
+/// One database of one shard.
+#[derive(Debug, Default)]
+pub struct Db {
+    entries: HashMap<Box<[u8]>, Entry, RandomState>,
+    /// How many entries have an expiry (INFO's `expires=`).
+    volatile: usize,
+}
+
+impl Db {
+    /// An empty database.
+    pub fn new() -> Db {
+        Db::default()
+    }
+
+    /// Keys stored, including expired ones not yet reclaimed.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keys that have an expiry.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile
+    }
+
+    /// The live entry of `key`, deleting it first if it has expired.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.expire_if_needed(key, now_ms);
+        self.entries.get_mut(key)
+    }
+
+    /// The live entry of `key`, without reclaiming an expired one.
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.entries.get(key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    /// Stores `value` under `key` with the given expiry, replacing any previous entry.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) {
+        let entry = Entry { value, expire_at };
+        if expire_at.is_some() {
+            self.volatile += 1;
+        }
+        // `get_mut` first so that overwriting an existing key does not allocate a new key.
+        if let Some(old) = self.entries.get_mut(key) {
+            if old.expire_at.is_some() {
+                self.volatile -= 1;
+            }
+            *old = entry;
+        } else {
+            self.entries.insert(key.into(), entry);
+        }
+    }
+
+    /// Deletes `key`; true if a live key was deleted.
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> bool {
+        match self.entries.remove(key) {
+            Some(entry) => {
+                if entry.expire_at.is_some() {
+                    self.volatile -= 1;
+                }
+                !entry.is_expired(now_ms)
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes every key.
+    pub fn clear(&mut self) {
+        self.entries = HashMap::default();
+        self.volatile = 0;
+    }
+
+    /// Iterates over live keys.
+    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = &[u8]> {
+        self.entries
+            .iter()
+            .filter(move |(_, e)| !e.is_expired(now_ms))
+            .map(|(k, _)| &**k)
+    }
+
+    /// Approximate bytes used by keys and values.
+    pub fn memory_usage(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|(k, e)| k.len() + std::mem::size_of::<Entry>() + e.value.memory_usage())
+            .sum()
+    }
+
+    fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) {
+        if self.entries.get(key).is_some_and(|e| e.is_expired(now_ms)) {
+            self.remove(key, now_ms);
+        }
+    }
+}
+
+/// All the databases of one shard.
+#[derive(Debug)]
+pub struct Store {
+    /// The numbered databases (`SELECT n`).
+    pub dbs: Vec<Db>,
+}
+
+impl Store {
+    /// A store with `databases` empty databases.
+    pub fn new(databases: usize) -> Store {
+        Store {
+            dbs: (0..databases).map(|_| Db::new()).collect(),
+        }
+    }
+
+    /// Keys in all databases.
+    pub fn total_keys(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::StrValue;
+
+    fn s(v: &str) -> Value {
+        Value::Str(StrValue::from_bytes(v.as_bytes()))
+    }
+
+    #[test]
+    fn expiry_is_exact_to_the_millisecond() {
+        let mut db = Db::new();
+        db.set(b"k", s("v"), Some(1000));
+        assert_eq!(db.volatile_len(), 1);
+        assert!(db.get(b"k", 1000).is_some());
+        assert!(db.get_mut(b"k", 1000).is_some());
+        assert!(db.get(b"k", 1001).is_none());
+        assert!(db.get_mut(b"k", 1001).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn overwrite_and_remove() {
+        let mut db = Db::new();
+        db.set(b"k", s("1"), Some(5));
+        db.set(b"k", s("2"), None);
+        assert_eq!(db.volatile_len(), 0);
+        assert_eq!(db.get(b"k", 10).map(|e| &e.value), Some(&s("2")));
+        assert!(db.remove(b"k", 10));
+        assert!(!db.remove(b"k", 10));
+    }
+}

@@ -1,0 +1,13 @@
+//! One shard's keyspace: the values, their expiry, and what they cost in memory.
+//!
+//! Everything here is synchronous and single-owner: a shard's reactor owns its [`Store`] and
+//! passes `&mut` to each command, so there is no lock anywhere. There is no clock either: the
+//! caller passes the time (milliseconds since the Unix epoch) into every call that can expire
+//! something, which keeps expiry exact, testable with a fake clock, and the same for every
+//! command of a pipelined batch.
+
+pub mod db;
+pub mod value;
+
+pub use db::{Db, Entry, Store};
+pub use value::{StrValue, Value};
