@@ -1,1 +1,17 @@
+//! End-to-end tests: each starts the real `shardis-server` binary on port 0 and talks to it over
+//! TCP, through the `redis` crate or raw RESP bytes. Every suite runs against 1 shard and 4.
+//!
+//! | module        | covers                                                            |
+//! |---------------|-------------------------------------------------------------------|
+//! | `harness`     | starting servers (and Debian's redis-server), raw RESP clients    |
+//! | `routing`     | keys spread over shards, hash tags, multi-shard commands, pipelines|
+//! | `protocol`    | RESP2/RESP3, inline commands, malformed input, limits, disconnects |
+//! | `server`      | INFO, CLIENT, CONFIG, COMMAND, AUTH, SHUTDOWN, signals, options    |
+//! | `differential`| the same commands sent to Redis and to Shardis, replies compared   |
 
+mod harness;
+
+mod differential;
+mod protocol;
+mod routing;
+mod server;

@@ -38,8 +38,12 @@ OPEN LOOP
   measured from each request's scheduled time, so a stalled server is charged
   for the requests it delayed (coordinated-omission correction).
 
+  With --requests N each thread sends clients × N requests on its schedule.
+
 EXIT STATUS
-  0 success, 1 connection/protocol failure or unanswered requests, 2 bad usage.";
+  0 success; 1 connection refused or closed by the server, protocol error, or
+  requests left unanswered; 2 bad usage; 130 interrupted (results still shown).
+  Error replies (-ERR ...) are counted and reported but do not fail the run.";
 
 /// Raw command line, as clap parses it.
 #[derive(Debug, Parser)]

@@ -30,7 +30,10 @@ impl<'a> Args<'a> {
 
     /// Argument `i`, or an empty slice past the end (arity is checked before any handler runs).
     pub fn get(&self, i: usize) -> &'a [u8] {
-        self.spans.get(i).map(|s| s.of(self.buf)).unwrap_or_default()
+        self.spans
+            .get(i)
+            .map(|s| s.of(self.buf))
+            .unwrap_or_default()
     }
 
     /// All arguments in order.
@@ -81,7 +84,12 @@ impl<'a> Cursor<'a> {
 
     /// If the next argument equals `word` (case-insensitively), consumes it.
     pub fn eat(&mut self, word: &str) -> bool {
-        if !self.is_done() && self.args.get(self.pos).eq_ignore_ascii_case(word.as_bytes()) {
+        if !self.is_done()
+            && self
+                .args
+                .get(self.pos)
+                .eq_ignore_ascii_case(word.as_bytes())
+        {
             self.pos += 1;
             true
         } else {

@@ -9,7 +9,11 @@ use crate::{Args, CmdError, Ctx};
 pub fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let deleted = args.iter().skip(1).filter(|key| db.remove(key, now)).count();
+    let deleted = args
+        .iter()
+        .skip(1)
+        .filter(|key| db.remove(key, now))
+        .count();
     ctx.reply.integer(deleted as i64);
     Ok(())
 }
@@ -18,7 +22,11 @@ pub fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 pub fn exists(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let found = args.iter().skip(1).filter(|key| db.get(key, now).is_some()).count();
+    let found = args
+        .iter()
+        .skip(1)
+        .filter(|key| db.get(key, now).is_some())
+        .count();
     ctx.reply.integer(found as i64);
     Ok(())
 }

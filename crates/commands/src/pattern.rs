@@ -3,7 +3,13 @@
 
 /// True if `text` matches `pattern`; `nocase` folds ASCII case.
 pub fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
-    let eq = |a: u8, b: u8| if nocase { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
     let (mut p, mut t) = (0, 0);
     // Where to resume after the last `*`: the pattern position after it, and the text
     // position it has swallowed up to. Backtracking to only the last star is enough.
@@ -24,17 +30,12 @@ pub fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
                     }
                 }
             }
-            Some(b'\\') if p + 1 < pattern.len() => {
-                if eq(pattern[p + 1], text[t]) {
-                    matched = Some(p + 2);
-                }
+            Some(b'\\') if p + 1 < pattern.len() && eq(pattern[p + 1], text[t]) => {
+                matched = Some(p + 2);
             }
-            Some(&c) => {
-                if eq(c, text[t]) {
-                    matched = Some(p + 1);
-                }
-            }
-            None => {}
+            Some(b'\\') if p + 1 < pattern.len() => {}
+            Some(&c) if eq(c, text[t]) => matched = Some(p + 1),
+            _ => {}
         }
         match (matched, star) {
             (Some(next), _) => {
@@ -72,7 +73,11 @@ fn class(pattern: &[u8], mut at: usize, c: u8, nocase: bool) -> Option<(bool, us
                 hit |= fold(pattern[at + 1]) == fold(c);
                 at += 2;
             }
-            Some(&lo) if pattern.get(at + 1) == Some(&b'-') && at + 2 < pattern.len() && pattern[at + 2] != b']' => {
+            Some(&lo)
+                if pattern.get(at + 1) == Some(&b'-')
+                    && at + 2 < pattern.len()
+                    && pattern[at + 2] != b']' =>
+            {
                 let hi = pattern[at + 2];
                 let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
                 hit |= (fold(lo)..=fold(hi)).contains(&fold(c));
@@ -93,8 +98,11 @@ mod tests {
 
     #[test]
     fn redis_glob_rules() {
-        let yes = |p: &str, t: &str| assert!(glob_match(p.as_bytes(), t.as_bytes(), false), "{p} ~ {t}");
-        let no = |p: &str, t: &str| assert!(!glob_match(p.as_bytes(), t.as_bytes(), false), "{p} !~ {t}");
+        let yes =
+            |p: &str, t: &str| assert!(glob_match(p.as_bytes(), t.as_bytes(), false), "{p} ~ {t}");
+        let no = |p: &str, t: &str| {
+            assert!(!glob_match(p.as_bytes(), t.as_bytes(), false), "{p} !~ {t}")
+        };
         yes("*", "");
         yes("h?llo", "hello");
         yes("h*llo", "heeeello");

@@ -8,7 +8,12 @@ use crate::{Args, CmdError, Ctx};
 /// `GET key`: the value, or nil.
 pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
-    match ctx.store.dbs.get(ctx.db).and_then(|db| db.get(args.get(1), now)) {
+    match ctx
+        .store
+        .dbs
+        .get(ctx.db)
+        .and_then(|db| db.get(args.get(1), now))
+    {
         None => ctx.reply.null(),
         Some(entry) => match &entry.value {
             Value::Str(StrValue::Int(n)) => ctx.reply.bulk_integer(*n),
@@ -84,11 +89,19 @@ pub fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
             }
             // The number is checked after all options, like Redis, so a syntax error wins.
             let value = shardis_resp::parse_i64(cursor.next_bytes()?);
-            expiry = Expiry::Set { value, unit, absolute };
+            expiry = Expiry::Set {
+                value,
+                unit,
+                absolute,
+            };
         }
     }
     let expire_at = match expiry {
-        Expiry::Set { value, unit, absolute } => {
+        Expiry::Set {
+            value,
+            unit,
+            absolute,
+        } => {
             let value = value.ok_or(CmdError::NotInteger)?;
             Some(expire_time(value, unit, absolute, ctx.now_ms, "set")?)
         }

@@ -141,6 +141,8 @@ impl Command {
     }
 }
 
+// One argument per column of the table.
+#[allow(clippy::too_many_arguments)]
 const fn row(
     name: &'static str,
     arity: i32,

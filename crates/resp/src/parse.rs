@@ -386,10 +386,11 @@ fn unquote_double(line: &mut [u8], open: usize) -> Result<(usize, usize), Protoc
                 }
                 return Ok((write, read + 1));
             }
-            b'\\' if read + 3 < line.len()
-                && line[read + 1] == b'x'
-                && line[read + 2].is_ascii_hexdigit()
-                && line[read + 3].is_ascii_hexdigit() =>
+            b'\\'
+                if read + 3 < line.len()
+                    && line[read + 1] == b'x'
+                    && line[read + 2].is_ascii_hexdigit()
+                    && line[read + 3].is_ascii_hexdigit() =>
             {
                 line[write] = hex(line[read + 2]) << 4 | hex(line[read + 3]);
                 read += 4;
@@ -502,20 +503,30 @@ mod tests {
             let mut parser = Parser::new();
             let mut spans = Vec::new();
             let limits = Limits::default();
-            let first = parser.parse(&mut buf, 0, &mut spans, &limits, true).unwrap();
+            let first = parser
+                .parse(&mut buf, 0, &mut spans, &limits, true)
+                .unwrap();
             buf.extend_from_slice(&input[cut..]);
             let first = match first {
-                Parsed::Incomplete { .. } => {
-                    parser.parse(&mut buf, 0, &mut spans, &limits, true).unwrap()
-                }
+                Parsed::Incomplete { .. } => parser
+                    .parse(&mut buf, 0, &mut spans, &limits, true)
+                    .unwrap(),
                 done => done,
             };
             let Parsed::Command { argc: 3, end } = first else {
                 panic!("cut {cut}: {first:?}");
             };
             assert_eq!(spans[2].of(&buf), b"value", "cut {cut}");
-            let second = parser.parse(&mut buf, end, &mut spans, &limits, true).unwrap();
-            assert_eq!(second, Parsed::Command { argc: 1, end: input.len() });
+            let second = parser
+                .parse(&mut buf, end, &mut spans, &limits, true)
+                .unwrap();
+            assert_eq!(
+                second,
+                Parsed::Command {
+                    argc: 1,
+                    end: input.len()
+                }
+            );
         }
     }
 
@@ -532,19 +543,39 @@ mod tests {
             (b"*1\r\n$-1\r\n", "Protocol error: invalid bulk length"),
             (b"*1\r\n$abc\r\n", "Protocol error: invalid bulk length"),
             (b"*1\r\n+OK\r\n", "Protocol error: expected '$', got '+'"),
-            (b"*3000000000\r\n", "Protocol error: invalid multibulk length"),
-            (b"get \"abc\r\n", "Protocol error: unbalanced quotes in request"),
-            (b"get \"a\"b\r\n", "Protocol error: unbalanced quotes in request"),
+            (
+                b"*3000000000\r\n",
+                "Protocol error: invalid multibulk length",
+            ),
+            (
+                b"get \"abc\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
+            (
+                b"get \"a\"b\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
         ];
         for (input, want) in cases {
             let err = parse_all(input).unwrap_err();
-            assert_eq!(err.to_string(), *want, "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                err.to_string(),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
         let long = vec![b'a'; INLINE_MAX + 1];
-        assert_eq!(parse_all(&long).unwrap_err(), ProtocolError::TooBigInlineRequest);
+        assert_eq!(
+            parse_all(&long).unwrap_err(),
+            ProtocolError::TooBigInlineRequest
+        );
         let mut long = b"*".to_vec();
         long.extend(vec![b'1'; INLINE_MAX + 1]);
-        assert_eq!(parse_all(&long).unwrap_err(), ProtocolError::TooBigMultibulkCount);
+        assert_eq!(
+            parse_all(&long).unwrap_err(),
+            ProtocolError::TooBigMultibulkCount
+        );
     }
 
     #[test]
@@ -564,7 +595,10 @@ mod tests {
 
     #[test]
     fn empty_frames_are_ignored() {
-        assert_eq!(parse_all(b"*0\r\n*-1\r\n\r\n  \r\n").unwrap(), Vec::<Vec<Vec<u8>>>::new());
+        assert_eq!(
+            parse_all(b"*0\r\n*-1\r\n\r\n  \r\n").unwrap(),
+            Vec::<Vec<Vec<u8>>>::new()
+        );
     }
 
     #[test]
@@ -572,7 +606,16 @@ mod tests {
         assert_eq!(parse_i64(b"0"), Some(0));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [&b""[..], b"-", b"+1", b"01", b"-0", b" 1", b"1 ", b"9223372036854775808"] {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"9223372036854775808",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

@@ -72,8 +72,10 @@ impl<'a> Reply<'a> {
     /// breaks are turned into spaces, as Redis does, so the reply stays one line.
     pub fn error(&mut self, msg: &str) {
         self.out.push(b'-');
-        self.out
-            .extend(msg.bytes().map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+        self.out.extend(
+            msg.bytes()
+                .map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
         self.out.extend_from_slice(b"\r\n");
     }
 
@@ -152,7 +154,9 @@ impl<'a> Reply<'a> {
     pub fn boolean(&mut self, b: bool) {
         match self.proto {
             Protocol::Resp2 => self.integer(i64::from(b)),
-            Protocol::Resp3 => self.out.extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" }),
+            Protocol::Resp3 => self
+                .out
+                .extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" }),
         }
     }
 
@@ -226,8 +230,14 @@ mod tests {
         assert_eq!(both(|r| r.error("ERR a\r\nb")).0, "-ERR a  b\r\n");
         assert_eq!(both(|r| r.null()), ("$-1\r\n".into(), "_\r\n".into()));
         assert_eq!(both(|r| r.null_array()), ("*-1\r\n".into(), "_\r\n".into()));
-        assert_eq!(both(|r| r.boolean(true)), (":1\r\n".into(), "#t\r\n".into()));
-        assert_eq!(both(|r| r.double(1.5)), ("$3\r\n1.5\r\n".into(), ",1.5\r\n".into()));
+        assert_eq!(
+            both(|r| r.boolean(true)),
+            (":1\r\n".into(), "#t\r\n".into())
+        );
+        assert_eq!(
+            both(|r| r.double(1.5)),
+            ("$3\r\n1.5\r\n".into(), ",1.5\r\n".into())
+        );
         assert_eq!(both(|r| r.verbatim(b"x")).1, "=5\r\ntxt:x\r\n");
     }
 

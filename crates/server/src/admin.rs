@@ -20,7 +20,15 @@ use crate::shard::{Control, ResponseBody, Shard, Stats};
 
 /// The sections `INFO` (and `INFO default`) prints, in order.
 const DEFAULT_SECTIONS: &[&str] = &[
-    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace", "shards",
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+    "shards",
 ];
 
 /// `INFO [section ...]`.
@@ -30,17 +38,30 @@ pub async fn info(shard: &Rc<Shard>, args: Args<'_>, reply: &mut Reply<'_>) -> O
         .skip(1)
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
         .collect();
-    if wanted.is_empty() || wanted.iter().any(|s| matches!(s.as_str(), "default" | "all" | "everything")) {
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|s| matches!(s.as_str(), "default" | "all" | "everything"))
+    {
         wanted = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
     }
     let stats: Vec<Stats> = shard
         .broadcast(|| Control::Stats)
         .await
         .into_iter()
-        .filter_map(|a| if let ResponseBody::Stats(s) = a { Some(s) } else { None })
+        .filter_map(|a| {
+            if let ResponseBody::Stats(s) = a {
+                Some(s)
+            } else {
+                None
+            }
+        })
         .collect();
     let mut text = String::new();
-    for section in DEFAULT_SECTIONS.iter().filter(|s| wanted.iter().any(|w| w == *s)) {
+    for section in DEFAULT_SECTIONS
+        .iter()
+        .filter(|s| wanted.iter().any(|w| w == *s))
+    {
         if !text.is_empty() {
             text.push_str("\r\n");
         }
@@ -54,7 +75,9 @@ fn write_section(shard: &Shard, section: &str, stats: &[Stats], text: &mut Strin
     let config = shard.config.borrow();
     let sum = |f: fn(&Stats) -> u64| stats.iter().map(f).sum::<u64>();
     let uptime = shard.started.elapsed().as_secs();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     // Writing to a String cannot fail.
     let mut line = |s: String| {
         text.push_str(&s);
@@ -66,7 +89,11 @@ fn write_section(shard: &Shard, section: &str, stats: &[Stats], text: &mut Strin
             line(format!("redis_version:{REDIS_VERSION}"));
             line(format!("shardis_version:{}", env!("CARGO_PKG_VERSION")));
             line("redis_mode:standalone".into());
-            line(format!("os:{} {}", std::env::consts::OS, std::env::consts::ARCH));
+            line(format!(
+                "os:{} {}",
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ));
             line("arch_bits:64".into());
             line("multiplexing_api:io_uring".into());
             line(format!("process_id:{}", std::process::id()));
@@ -100,14 +127,20 @@ fn write_section(shard: &Shard, section: &str, stats: &[Stats], text: &mut Strin
             line("async_loading:0".into());
             line("rdb_changes_since_last_save:0".into());
             line("rdb_bgsave_in_progress:0".into());
-            line(format!("rdb_last_save_time:{}", now.as_secs().saturating_sub(uptime)));
+            line(format!(
+                "rdb_last_save_time:{}",
+                now.as_secs().saturating_sub(uptime)
+            ));
             line("rdb_last_bgsave_status:ok".into());
             line("aof_enabled:0".into());
             line("aof_rewrite_in_progress:0".into());
         }
         "stats" => {
             line("# Stats".into());
-            line(format!("total_connections_received:{}", sum(|s| s.connections)));
+            line(format!(
+                "total_connections_received:{}",
+                sum(|s| s.connections)
+            ));
             line(format!("total_commands_processed:{}", sum(|s| s.commands)));
             line(format!("total_net_input_bytes:{}", sum(|s| s.net_in)));
             line(format!("total_net_output_bytes:{}", sum(|s| s.net_out)));
@@ -164,10 +197,11 @@ pub async fn config(shard: &Rc<Shard>, args: Args<'_>, reply: &mut Reply<'_>) ->
                 return Err(arity_error());
             }
             let patterns: Vec<&[u8]> = args.iter().skip(2).collect();
-            let pairs = shard
-                .config
-                .borrow()
-                .get_matching(|name| patterns.iter().any(|p| glob_match(p, name.as_bytes(), true)));
+            let pairs = shard.config.borrow().get_matching(|name| {
+                patterns
+                    .iter()
+                    .any(|p| glob_match(p, name.as_bytes(), true))
+            });
             reply.map(pairs.len());
             for (name, value) in pairs {
                 reply.bulk(name.as_bytes());
@@ -182,11 +216,12 @@ pub async fn config(shard: &Rc<Shard>, args: Args<'_>, reply: &mut Reply<'_>) ->
             for pair in (2..args.len()).step_by(2) {
                 let name = String::from_utf8_lossy(args.get(pair)).into_owned();
                 let value = String::from_utf8_lossy(args.get(pair + 1)).into_owned();
-                let values: Vec<String> = if name.eq_ignore_ascii_case("save") || name.eq_ignore_ascii_case("bind") {
-                    value.split_whitespace().map(str::to_owned).collect()
-                } else {
-                    vec![value]
-                };
+                let values: Vec<String> =
+                    if name.eq_ignore_ascii_case("save") || name.eq_ignore_ascii_case("bind") {
+                        value.split_whitespace().map(str::to_owned).collect()
+                    } else {
+                        vec![value]
+                    };
                 next.set_at_runtime(&name, &values).map_err(|e| match e {
                     ConfigError::Unknown(n) => CmdError::Other(format!(
                         "ERR Unknown option or number of arguments for CONFIG SET - '{n}'"
@@ -199,7 +234,9 @@ pub async fn config(shard: &Rc<Shard>, args: Args<'_>, reply: &mut Reply<'_>) ->
                     )),
                 })?;
             }
-            shard.broadcast(|| Control::Configure(Box::new(next.clone()))).await;
+            shard
+                .broadcast(|| Control::Configure(Box::new(next.clone())))
+                .await;
             reply.ok();
         }
         "resetstat" => {
@@ -207,7 +244,9 @@ pub async fn config(shard: &Rc<Shard>, args: Args<'_>, reply: &mut Reply<'_>) ->
             reply.ok();
         }
         "rewrite" => {
-            return Err(CmdError::Other("ERR The server is running without a config file".to_owned()))
+            return Err(CmdError::Other(
+                "ERR The server is running without a config file".to_owned(),
+            ))
         }
         "help" => {
             let lines: &[&str] = &[
@@ -249,7 +288,11 @@ pub fn command(args: Args<'_>, reply: &mut Reply<'_>) -> Outcome {
             COMMANDS.iter().for_each(|c| reply.bulk(c.name.as_bytes()));
         }
         "info" => {
-            let commands = if args.len() == 2 { COMMANDS.iter().map(Some).collect() } else { named() };
+            let commands = if args.len() == 2 {
+                COMMANDS.iter().map(Some).collect()
+            } else {
+                named()
+            };
             reply.array(commands.len());
             for c in commands {
                 match c {
@@ -291,7 +334,11 @@ fn command_info(c: &Command, reply: &mut Reply<'_>) {
     reply.array(10);
     reply.bulk(c.name.as_bytes());
     reply.integer(i64::from(c.arity));
-    let flags: Vec<&str> = flag::NAMES.iter().filter(|(f, _)| c.has(*f)).map(|(_, n)| *n).collect();
+    let flags: Vec<&str> = flag::NAMES
+        .iter()
+        .filter(|(f, _)| c.has(*f))
+        .map(|(_, n)| *n)
+        .collect();
     reply.set(flags.len());
     flags.iter().for_each(|f| reply.simple(f.as_bytes()));
     reply.integer(i64::from(c.first_key));
@@ -308,7 +355,9 @@ fn command_info(c: &Command, reply: &mut Reply<'_>) {
 
 /// `TIME`: seconds and microseconds, as two bulk strings.
 pub fn time(reply: &mut Reply<'_>) -> Outcome {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     reply.array(2);
     reply.bulk(now.as_secs().to_string().as_bytes());
     reply.bulk(now.subsec_micros().to_string().as_bytes());
@@ -323,7 +372,11 @@ pub async fn shutdown(shard: &Rc<Shard>, args: Args<'_>) -> Outcome {
     while !cursor.is_done() {
         if cursor.eat("abort") {
             abort = true;
-        } else if !(cursor.eat("nosave") || cursor.eat("save") || cursor.eat("now") || cursor.eat("force")) {
+        } else if !(cursor.eat("nosave")
+            || cursor.eat("save")
+            || cursor.eat("now")
+            || cursor.eat("force"))
+        {
             return Err(CmdError::Syntax);
         }
     }

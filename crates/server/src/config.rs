@@ -166,7 +166,11 @@ pub static PARAMS: &[Param] = &[
                 return Err("wrong number of arguments".to_owned());
             }
             // `bind "a b"` in a config file is the same as `bind a b`.
-            c.bind = v.iter().flat_map(|s| s.split_whitespace()).map(str::to_owned).collect();
+            c.bind = v
+                .iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(str::to_owned)
+                .collect();
             Ok(())
         },
     },
@@ -431,7 +435,18 @@ mod tests {
 
     #[test]
     fn command_line_options() {
-        let c = Config::from_args(&args(&["--port", "0", "--bind", "127.0.0.1", "::1", "--shards", "3", "--save", ""])).unwrap();
+        let c = Config::from_args(&args(&[
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "::1",
+            "--shards",
+            "3",
+            "--save",
+            "",
+        ]))
+        .unwrap();
         assert_eq!(c.port, 0);
         assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
         assert_eq!(c.shards, 3);
@@ -450,7 +465,8 @@ mod tests {
     #[test]
     fn config_file_lines() {
         let mut c = Config::default();
-        c.apply_file("# comment\n\nport 7000\nrequirepass \"a b\"\nproto-max-bulk-len 2mb\n").unwrap();
+        c.apply_file("# comment\n\nport 7000\nrequirepass \"a b\"\nproto-max-bulk-len 2mb\n")
+            .unwrap();
         assert_eq!(c.port, 7000);
         assert_eq!(c.requirepass, "a b");
         assert_eq!(c.proto_max_bulk_len, 2 * 1024 * 1024);
@@ -460,7 +476,10 @@ mod tests {
     #[test]
     fn runtime_changes_respect_mutability() {
         let mut c = Config::default();
-        assert_eq!(c.set_at_runtime("port", &args(&["1"])), Err(ConfigError::Immutable("port".into())));
+        assert_eq!(
+            c.set_at_runtime("port", &args(&["1"])),
+            Err(ConfigError::Immutable("port".into()))
+        );
         assert!(c.set_at_runtime("maxclients", &args(&["5"])).is_ok());
         assert_eq!(c.maxclients, 5);
         assert_eq!(memory(&args(&["1gb"])), Ok(1 << 30));

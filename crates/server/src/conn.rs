@@ -32,16 +32,25 @@ async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         let config = shard.config.borrow();
         (!config.requirepass.is_empty(), config.maxclients)
     };
-    shard.counters.connections.set(shard.counters.connections.get() + 1);
+    shard
+        .counters
+        .connections
+        .set(shard.counters.connections.get() + 1);
     // The acceptor spreads connections evenly, so each shard takes its share of the limit.
     let share = maxclients.div_ceil(shard.count as u64);
     if shard.clients.borrow().len() as u64 >= share || shard.stopping() {
-        shard.counters.rejected.set(shard.counters.rejected.get() + 1);
-        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        shard
+            .counters
+            .rejected
+            .set(shard.counters.rejected.get() + 1);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
         return;
     }
     let _ = stream.set_nodelay(true);
-    let addr = |a: Option<std::net::SocketAddr>| a.map_or_else(|| "?:0".to_owned(), |a| a.to_string());
+    let addr =
+        |a: Option<std::net::SocketAddr>| a.map_or_else(|| "?:0".to_owned(), |a| a.to_string());
     let client = Rc::new(Client::new(
         shard.new_client_id(),
         addr(stream.peer_addr().ok()),
@@ -69,7 +78,11 @@ enum SessionEnd {
     Protocol(ProtocolError),
 }
 
-async fn session(shard: &Rc<Shard>, client: &Rc<Client>, stream: &mut TcpStream) -> Result<(), SessionEnd> {
+async fn session(
+    shard: &Rc<Shard>,
+    client: &Rc<Client>,
+    stream: &mut TcpStream,
+) -> Result<(), SessionEnd> {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut filled = 0;
     let mut parser = Parser::new();
@@ -92,17 +105,29 @@ async fn session(shard: &Rc<Shard>, client: &Rc<Client>, stream: &mut TcpStream)
             return Ok(());
         }
         filled += n;
-        shard.counters.net_in.set(shard.counters.net_in.get() + n as u64);
+        shard
+            .counters
+            .net_in
+            .set(shard.counters.net_in.get() + n as u64);
 
         // Parse every complete frame in the buffer.
-        let (limits, authenticated) = (shard.config.borrow().limits(), client.state.borrow().authenticated);
+        let (limits, authenticated) = (
+            shard.config.borrow().limits(),
+            client.state.borrow().authenticated,
+        );
         spans.clear();
         cmds.clear();
         let mut consumed = 0;
         let mut broken = None;
         need = 0;
         while consumed < filled {
-            match parser.parse(&mut buf[..filled], consumed, &mut spans, &limits, authenticated) {
+            match parser.parse(
+                &mut buf[..filled],
+                consumed,
+                &mut spans,
+                &limits,
+                authenticated,
+            ) {
                 Ok(Parsed::Command { argc, end }) => {
                     if argc > 0 {
                         cmds.push((spans.len() - argc, argc));
@@ -131,7 +156,10 @@ async fn session(shard: &Rc<Shard>, client: &Rc<Client>, stream: &mut TcpStream)
         }
         if !out.is_empty() {
             stream.write_all(&out).await?;
-            shard.counters.net_out.set(shard.counters.net_out.get() + out.len() as u64);
+            shard
+                .counters
+                .net_out
+                .set(shard.counters.net_out.get() + out.len() as u64);
             out.clear();
             if out.capacity() > 4 * 1024 * 1024 {
                 out = Vec::with_capacity(READ_CHUNK);

@@ -34,7 +34,13 @@ pub fn needs_barrier(which: ConnCommand) -> bool {
 }
 
 /// Runs a connection command, writing its reply to `out`.
-pub async fn run(shard: &Rc<Shard>, client: &Rc<Client>, which: ConnCommand, args: Args<'_>, out: &mut Vec<u8>) -> Flow {
+pub async fn run(
+    shard: &Rc<Shard>,
+    client: &Rc<Client>,
+    which: ConnCommand,
+    args: Args<'_>,
+    out: &mut Vec<u8>,
+) -> Flow {
     let proto = client.state.borrow().proto;
     let mark = out.len();
     let result = match which {
@@ -55,7 +61,9 @@ pub async fn run(shard: &Rc<Shard>, client: &Rc<Client>, which: ConnCommand, arg
             Reply::new(out, proto).simple(b"RESET");
             Ok(Flow::Continue)
         }
-        ConnCommand::Client => client_command(shard, client, args, &mut Reply::new(out, proto)).await,
+        ConnCommand::Client => {
+            client_command(shard, client, args, &mut Reply::new(out, proto)).await
+        }
         ConnCommand::Info => admin::info(shard, args, &mut Reply::new(out, proto)).await,
         ConnCommand::Config => admin::config(shard, args, &mut Reply::new(out, proto)).await,
         ConnCommand::Command => admin::command(args, &mut Reply::new(out, proto)),
@@ -88,7 +96,10 @@ fn ping(args: Args<'_>, reply: &mut Reply<'_>) -> Outcome {
 /// Checks a username/password pair against `requirepass` (only the `default` user exists).
 fn check_password(shard: &Shard, user: &[u8], password: &[u8]) -> Result<(), CmdError> {
     let config = shard.config.borrow();
-    if user == b"default" && config.requirepass.as_bytes() == password && !config.requirepass.is_empty() {
+    if user == b"default"
+        && config.requirepass.as_bytes() == password
+        && !config.requirepass.is_empty()
+    {
         Ok(())
     } else {
         Err(CmdError::Other(
@@ -126,7 +137,11 @@ fn hello(shard: &Shard, client: &Client, args: Args<'_>, out: &mut Vec<u8>) -> O
         proto = match version {
             2 => Protocol::Resp2,
             3 => Protocol::Resp3,
-            _ => return Err(CmdError::Other("NOPROTO unsupported protocol version".to_owned())),
+            _ => {
+                return Err(CmdError::Other(
+                    "NOPROTO unsupported protocol version".to_owned(),
+                ))
+            }
         };
     }
     let mut name = None;
@@ -212,7 +227,12 @@ fn valid_name(name: &[u8]) -> Result<String, CmdError> {
 }
 
 /// `CLIENT subcommand ...`.
-async fn client_command(shard: &Rc<Shard>, client: &Client, args: Args<'_>, reply: &mut Reply<'_>) -> Outcome {
+async fn client_command(
+    shard: &Rc<Shard>,
+    client: &Client,
+    args: Args<'_>,
+    reply: &mut Reply<'_>,
+) -> Outcome {
     let sub = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
     let arity = |ok: bool| {
         if ok {
@@ -275,7 +295,10 @@ async fn client_command(shard: &Rc<Shard>, client: &Client, args: Args<'_>, repl
             while !cursor.is_done() {
                 if cursor.eat("type") {
                     let kind = cursor.next_bytes()?.to_ascii_lowercase();
-                    if !matches!(kind.as_slice(), b"normal" | b"master" | b"replica" | b"pubsub") {
+                    if !matches!(
+                        kind.as_slice(),
+                        b"normal" | b"master" | b"replica" | b"pubsub"
+                    ) {
                         return Err(CmdError::Other(format!(
                             "ERR Unknown client type '{}'",
                             String::from_utf8_lossy(&kind)
@@ -307,7 +330,10 @@ async fn client_command(shard: &Rc<Shard>, client: &Client, args: Args<'_>, repl
                     .strip_prefix("id=")
                     .and_then(|rest| rest.split(' ').next())
                     .and_then(|id| id.parse::<u64>().ok());
-                if ids.as_ref().is_none_or(|ids| id.is_some_and(|id| ids.contains(&id))) {
+                if ids
+                    .as_ref()
+                    .is_none_or(|ids| id.is_some_and(|id| ids.contains(&id)))
+                {
                     text.push_str(&line);
                     text.push('\n');
                 }
@@ -351,7 +377,12 @@ async fn client_command(shard: &Rc<Shard>, client: &Client, args: Args<'_>, repl
 }
 
 /// `CLIENT KILL ip:port` or `CLIENT KILL <filter> <value> ...`.
-async fn client_kill(shard: &Rc<Shard>, client: &Client, args: Args<'_>, reply: &mut Reply<'_>) -> Outcome {
+async fn client_kill(
+    shard: &Rc<Shard>,
+    client: &Client,
+    args: Args<'_>,
+    reply: &mut Reply<'_>,
+) -> Outcome {
     let mut filter = KillFilter::default();
     let old_style = args.len() == 3;
     if old_style {
@@ -368,9 +399,9 @@ async fn client_kill(shard: &Rc<Shard>, client: &Client, args: Args<'_>, reply: 
             let text = String::from_utf8_lossy(value).into_owned();
             match option.as_slice() {
                 b"id" => {
-                    let id = parse_i64(value)
-                        .filter(|&id| id > 0)
-                        .ok_or_else(|| CmdError::Other("ERR client-id should be greater than 0".to_owned()))?;
+                    let id = parse_i64(value).filter(|&id| id > 0).ok_or_else(|| {
+                        CmdError::Other("ERR client-id should be greater than 0".to_owned())
+                    })?;
                     filter.id = Some(id as u64);
                 }
                 b"addr" => filter.addr = Some(text),

@@ -80,7 +80,9 @@ fn bind_all(config: &mut Config) -> Result<Vec<(RawFd, SocketAddr)>, StartError>
             addr: addr.to_string(),
             source,
         })?;
-        let local = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?;
         // The first address fixes the port (`--port 0`); the others use the same one.
         config.port = local.port();
         bound.push((listener.into_raw_fd(), local));
@@ -109,7 +111,8 @@ fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit on a local struct.
     unsafe {
         let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
             limit.rlim_cur = limit.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
@@ -127,7 +130,9 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
     let (signal_rx, signal_tx) =
         std::os::unix::net::UnixStream::pair().map_err(|e| StartError::Other(e.to_string()))?;
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let tx = signal_tx.try_clone().map_err(|e| StartError::Other(e.to_string()))?;
+        let tx = signal_tx
+            .try_clone()
+            .map_err(|e| StartError::Other(e.to_string()))?;
         signal_hook::low_level::pipe::register(signal, tx)
             .map_err(|e| StartError::Other(e.to_string()))?;
     }
@@ -139,7 +144,11 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
     let mut handles = Vec::with_capacity(shards);
     for i in 0..shards {
         let (requests, responses, config) = (requests.clone(), responses.clone(), config.clone());
-        let listeners = if i == 0 { listeners.clone() } else { Vec::new() };
+        let listeners = if i == 0 {
+            listeners.clone()
+        } else {
+            Vec::new()
+        };
         let placement = match cores.get(i % cores.len().max(1)) {
             Some(&core) => Placement::Fixed(core),
             None => Placement::Unbound,
@@ -160,7 +169,11 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
                         "Shardis {} ready with {} shards; Ready to accept connections on {}",
                         env!("CARGO_PKG_VERSION"),
                         shard.count,
-                        listeners.iter().map(|(_, a)| a.to_string()).collect::<Vec<_>>().join(" "),
+                        listeners
+                            .iter()
+                            .map(|(_, a)| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" "),
                     );
                 }
                 shard.until_exit().await;
@@ -184,7 +197,9 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
 fn core_ids() -> Vec<usize> {
     // SAFETY: sched_getaffinity fills the zeroed set we pass.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } == 0;
+    let ok =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
+            == 0;
     (0..libc::CPU_SETSIZE as usize)
         // SAFETY: reads a bit of the set filled above.
         .filter(|&cpu| ok && unsafe { libc::CPU_ISSET(cpu, &set) })
@@ -229,7 +244,10 @@ fn accept(shard: &Rc<Shard>, listeners: &[(RawFd, SocketAddr)], signal_fd: RawFd
         // SAFETY: our end of the socket pair, handed over once.
         let mut signals = unsafe { UnixStream::from_raw_fd(signal_fd) };
         let mut byte = [0u8; 1];
-        if futures_lite::AsyncReadExt::read(&mut signals, &mut byte).await.is_ok() {
+        if futures_lite::AsyncReadExt::read(&mut signals, &mut byte)
+            .await
+            .is_ok()
+        {
             tracing::info!("Received a signal, scheduling shutdown...");
             shard.broadcast(|| shard::Control::Shutdown).await;
         }

@@ -15,12 +15,12 @@
 
 use std::rc::Rc;
 
-use shardis_commands::{lookup, table::flag, Args, CmdError, Command, Handler, Merge, Route};
+use shardis_commands::{lookup, table::flag, Args, CmdError, Command, Merge, Route};
 use shardis_resp::{scan, Protocol, Reply, Span};
 
 use crate::client::Client;
 use crate::connection::{self, Flow};
-use crate::shard::{now_ms, RemoteBatch, Replies, RequestBody, ResponseBody, Shard};
+use crate::shard::{now_ms, Call, RemoteBatch, Replies, RequestBody, ResponseBody, Shard};
 
 /// Where the reply to one command of the batch is.
 enum Slot {
@@ -72,7 +72,10 @@ pub async fn run_batch(
         // A command either queued a remote slot or wrote its reply here (or, like SHUTDOWN,
         // answered nothing).
         if plan.slots.len() == queued && out.len() > start {
-            plan.slots.push(Slot::Local { start, end: out.len() });
+            plan.slots.push(Slot::Local {
+                start,
+                end: out.len(),
+            });
         }
         if flow != Flow::Continue || client.killed.get() {
             break;
@@ -95,7 +98,11 @@ impl Plan<'_> {
         };
         let name = args.get(0);
         let Some(cmd) = lookup(name) else {
-            error(out, proto, CmdError::unknown_command(name, args.iter().skip(1)));
+            error(
+                out,
+                proto,
+                CmdError::unknown_command(name, args.iter().skip(1)),
+            );
             return Flow::Continue;
         };
         if !cmd.has(flag::NO_AUTH) && !client.state.borrow().authenticated {
@@ -115,23 +122,26 @@ impl Plan<'_> {
                 connection::run(self.shard, client, which, args, out).await
             }
             Route::Keyed(handler) => {
+                let call = Call { handler, db, proto };
                 match self.owner(cmd, args) {
-                    Ok(owner) => self.single(handler, owner, db, proto, args, out),
+                    Ok(owner) => self.single(call, owner, args, out),
                     Err(err) => error(out, proto, err),
                 }
                 Flow::Continue
             }
             Route::Split(handler, merge) => {
+                let call = Call { handler, db, proto };
                 match self.owner(cmd, args) {
-                    Ok(owner) => self.single(handler, owner, db, proto, args, out),
-                    Err(_) => self.split(cmd, handler, merge, db, proto, args, out).await,
+                    Ok(owner) => self.single(call, owner, args, out),
+                    Err(_) => self.split(cmd, call, merge, args, out).await,
                 }
                 Flow::Continue
             }
             Route::Broadcast(handler, merge) => {
+                let call = Call { handler, db, proto };
                 let all: Vec<usize> = (0..self.shard.count).collect();
                 let parts = vec![args.iter().collect::<Vec<_>>(); all.len()];
-                self.fan_out(handler, merge, db, proto, &all, parts, out).await;
+                self.fan_out(call, merge, &all, parts, out).await;
                 Flow::Continue
             }
         }
@@ -139,7 +149,9 @@ impl Plan<'_> {
 
     /// The one shard that owns every key of the command, or an error if they are spread.
     fn owner(&self, cmd: &Command, args: Args<'_>) -> Result<usize, CmdError> {
-        let mut keys = cmd.key_positions(args.len()).map(|i| self.shard.slots.shard_of(args.get(i)));
+        let mut keys = cmd
+            .key_positions(args.len())
+            .map(|i| self.shard.slots.shard_of(args.get(i)));
         let first = keys.next().unwrap_or(self.shard.id);
         if keys.all(|s| s == first) {
             Ok(first)
@@ -151,9 +163,9 @@ impl Plan<'_> {
     }
 
     /// A command for one shard: run it now if it is ours, else queue it for its group.
-    fn single(&mut self, handler: Handler, owner: usize, db: usize, proto: Protocol, args: Args<'_>, out: &mut Vec<u8>) {
+    fn single(&mut self, call: Call, owner: usize, args: Args<'_>, out: &mut Vec<u8>) {
         if owner == self.shard.id {
-            self.shard.exec(handler, db, proto, self.now_ms, args, out);
+            self.shard.exec(call, self.now_ms, args, out);
             return;
         }
         let group = match self.open[owner] {
@@ -168,13 +180,19 @@ impl Plan<'_> {
             }
         };
         let index = self.groups[group].batch.len();
-        self.groups[group].batch.push(handler, db, proto, args.iter());
+        self.groups[group].batch.push(call, args.iter());
         self.slots.push(Slot::Remote { group, index });
     }
 
     /// A command whose keys live on several shards: each shard runs it with its own keys.
-    #[allow(clippy::too_many_arguments)]
-    async fn split(&mut self, cmd: &Command, handler: Handler, merge: Merge, db: usize, proto: Protocol, args: Args<'_>, out: &mut Vec<u8>) {
+    async fn split(
+        &mut self,
+        cmd: &Command,
+        call: Call,
+        merge: Merge,
+        args: Args<'_>,
+        out: &mut Vec<u8>,
+    ) {
         let step = cmd.step.max(1) as usize;
         let positions: Vec<usize> = cmd.key_positions(args.len()).collect();
         let first = positions.first().copied().unwrap_or(1);
@@ -196,45 +214,41 @@ impl Plan<'_> {
         for part in &mut parts {
             part.extend((after..args.len()).map(|i| args.get(i)));
         }
-        self.fan_out(handler, merge, db, proto, &shards, parts, out).await;
+        self.fan_out(call, merge, &shards, parts, out).await;
     }
 
     /// Runs `parts[i]` on `shards[i]` for every i, after everything queued before, and writes
     /// the merged reply.
-    #[allow(clippy::too_many_arguments)]
-    async fn fan_out(&mut self, handler: Handler, merge: Merge, db: usize, proto: Protocol, shards: &[usize], parts: Vec<Vec<&[u8]>>, out: &mut Vec<u8>) {
+    async fn fan_out(
+        &mut self,
+        call: Call,
+        merge: Merge,
+        shards: &[usize],
+        parts: Vec<Vec<&[u8]>>,
+        out: &mut Vec<u8>,
+    ) {
         self.flush().await;
         let mut waiting = Vec::new();
-        let mut local = Vec::new();
+        let mut local = None;
         for (&to, part) in shards.iter().zip(&parts) {
+            let mut batch = RemoteBatch::default();
+            batch.push(call, part.iter().copied());
             if to == self.shard.id {
-                let spans: Vec<Span> = part
-                    .iter()
-                    .scan(0, |at, a| {
-                        let span = Span { start: *at, end: *at + a.len() };
-                        *at += a.len();
-                        Some(span)
-                    })
-                    .collect();
-                let data = part.concat();
-                self.shard.exec(handler, db, proto, self.now_ms, Args::new(&data, &spans), &mut local);
+                local = Some(self.shard.run_batch(&batch));
             } else {
-                let mut batch = RemoteBatch::default();
-                batch.push(handler, db, proto, part.iter().copied());
                 waiting.push(self.shard.send(to, RequestBody::Exec(batch)).await);
             }
         }
-        let mut answers = Vec::with_capacity(waiting.len());
+        let mut answers = Vec::with_capacity(shards.len());
         for slot in waiting {
             answers.push(match slot.wait().await {
-                ResponseBody::Exec(replies) => replies.get(0).to_vec(),
-                _ => b"-ERR a shard did not answer\r\n".to_vec(),
+                ResponseBody::Exec(replies) => replies,
+                _ => Replies::default(),
             });
         }
-        if !local.is_empty() {
-            answers.push(local);
-        }
-        merge_replies(merge, &answers, &mut Reply::new(out, proto));
+        answers.extend(local);
+        let parts: Vec<&[u8]> = answers.iter().map(|r| r.get(0)).collect();
+        merge_replies(merge, &parts, &mut Reply::new(out, call.proto));
     }
 
     /// Sends every open group and waits for all their replies.
@@ -282,7 +296,12 @@ fn error(out: &mut Vec<u8>, proto: Protocol, err: CmdError) {
 }
 
 /// Combines the per-shard replies of a multi-shard command.
-fn merge_replies(merge: Merge, parts: &[Vec<u8>], reply: &mut Reply<'_>) {
+fn merge_replies(merge: Merge, parts: &[&[u8]], reply: &mut Reply<'_>) {
+    if parts.iter().any(|p| p.is_empty()) {
+        // A shard could not be reached (only possible while the server stops).
+        reply.error("ERR a shard did not answer");
+        return;
+    }
     if let Some(err) = parts.iter().find(|p| scan::is_error(p)) {
         reply.raw(err);
         return;

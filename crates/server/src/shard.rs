@@ -33,21 +33,25 @@ pub struct RemoteBatch {
 }
 
 struct RemoteCmd {
-    handler: Handler,
+    call: Call,
     argc: usize,
-    db: usize,
-    proto: Protocol,
+}
+
+/// What to run for one command, besides its arguments: the shard-side operation, the
+/// client's selected database and the protocol its reply must be encoded in.
+#[derive(Clone, Copy)]
+pub struct Call {
+    /// The operation.
+    pub handler: Handler,
+    /// The selected database.
+    pub db: usize,
+    /// The client's protocol.
+    pub proto: Protocol,
 }
 
 impl RemoteBatch {
     /// Appends a command with its arguments.
-    pub fn push<'a>(
-        &mut self,
-        handler: Handler,
-        db: usize,
-        proto: Protocol,
-        args: impl Iterator<Item = &'a [u8]>,
-    ) {
+    pub fn push<'a>(&mut self, call: Call, args: impl Iterator<Item = &'a [u8]>) {
         let before = self.spans.len();
         for arg in args {
             let start = self.data.len();
@@ -58,16 +62,19 @@ impl RemoteBatch {
             });
         }
         self.cmds.push(RemoteCmd {
-            handler,
+            call,
             argc: self.spans.len() - before,
-            db,
-            proto,
         });
     }
 
     /// Number of commands.
     pub fn len(&self) -> usize {
         self.cmds.len()
+    }
+
+    /// True when no command has been added.
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
     }
 }
 
@@ -252,7 +259,11 @@ impl Shard {
     }
 
     /// Serves messages from the other shards until the shard stops.
-    pub fn listen(self: &Rc<Shard>, mut requests: Receivers<Request>, mut responses: Receivers<Response>) {
+    pub fn listen(
+        self: &Rc<Shard>,
+        mut requests: Receivers<Request>,
+        mut responses: Receivers<Response>,
+    ) {
         for (_, rx) in requests.streams() {
             let shard = self.clone();
             spawn_local(async move {
@@ -287,7 +298,7 @@ impl Shard {
                 crate::conn::spawn(self.clone(), stream.bind_to_executor());
                 return;
             }
-            RequestBody::Exec(batch) => ResponseBody::Exec(self.run_remote(&batch)),
+            RequestBody::Exec(batch) => ResponseBody::Exec(self.run_batch(&batch)),
             RequestBody::Control(Control::Drained) => {
                 self.drained_peers.set(self.drained_peers.get() + 1);
                 self.exit_if_done();
@@ -303,8 +314,8 @@ impl Shard {
         let _ = self.responses.send_to(request.from, response).await;
     }
 
-    /// Runs a batch another shard sent, collecting the replies in order.
-    fn run_remote(&self, batch: &RemoteBatch) -> Replies {
+    /// Runs a batch (usually one another shard sent), collecting the replies in order.
+    pub fn run_batch(&self, batch: &RemoteBatch) -> Replies {
         let mut replies = Replies {
             data: Vec::with_capacity(batch.cmds.len() * 16),
             ends: Vec::with_capacity(batch.cmds.len()),
@@ -314,24 +325,29 @@ impl Shard {
         for cmd in &batch.cmds {
             let spans = batch.spans.get(at..at + cmd.argc).unwrap_or_default();
             at += cmd.argc;
-            self.exec(cmd.handler, cmd.db, cmd.proto, now, Args::new(&batch.data, spans), &mut replies.data);
+            self.exec(
+                cmd.call,
+                now,
+                Args::new(&batch.data, spans),
+                &mut replies.data,
+            );
             replies.ends.push(replies.data.len());
         }
         replies
     }
 
     /// Runs one command against this shard's keyspace, appending its reply to `out`.
-    pub fn exec(&self, handler: Handler, db: usize, proto: Protocol, now_ms: u64, args: Args<'_>, out: &mut Vec<u8>) {
+    pub fn exec(&self, call: Call, now_ms: u64, args: Args<'_>, out: &mut Vec<u8>) {
         let mut store = self.store.borrow_mut();
         let settings = self.settings.borrow();
         let mut ctx = Ctx {
             store: &mut store,
-            db,
+            db: call.db,
             now_ms,
-            reply: Reply::new(out, proto),
+            reply: Reply::new(out, call.proto),
             settings: &settings,
         };
-        execute(handler, &mut ctx, args);
+        execute(call.handler, &mut ctx, args);
         self.counters.commands.set(self.counters.commands.get() + 1);
     }
 
@@ -413,7 +429,11 @@ impl Shard {
     fn stats(&self) -> Stats {
         let store = self.store.borrow();
         Stats {
-            keys: store.dbs.iter().map(|db| (db.len(), db.volatile_len())).collect(),
+            keys: store
+                .dbs
+                .iter()
+                .map(|db| (db.len(), db.volatile_len()))
+                .collect(),
             clients: self.clients.borrow().len(),
             commands: self.counters.commands.get(),
             connections: self.counters.connections.get(),

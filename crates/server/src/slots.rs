@@ -17,7 +17,11 @@ pub fn crc16(bytes: &[u8]) -> u16 {
             let mut crc = (i as u16) << 8;
             let mut bit = 0;
             while bit < 8 {
-                crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ 0x1021
+                } else {
+                    crc << 1
+                };
                 bit += 1;
             }
             table[i] = crc;
@@ -53,14 +57,21 @@ impl SlotMap {
     /// Splits the slots into `shards` contiguous, nearly equal ranges.
     pub fn even(shards: usize) -> SlotMap {
         let shards = shards.max(1);
-        let owner = (0..SLOTS).map(|slot| (slot * shards / SLOTS) as u16).collect();
+        let owner = (0..SLOTS)
+            .map(|slot| (slot * shards / SLOTS) as u16)
+            .collect();
         SlotMap { owner }
     }
 
     /// The shard that owns `key`.
     #[inline]
     pub fn shard_of(&self, key: &[u8]) -> usize {
-        usize::from(self.owner.get(usize::from(key_slot(key))).copied().unwrap_or(0))
+        usize::from(
+            self.owner
+                .get(usize::from(key_slot(key)))
+                .copied()
+                .unwrap_or(0),
+        )
     }
 }
 

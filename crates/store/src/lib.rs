@@ -7,6 +7,8 @@
 //! command of a pipelined batch.
 
 pub mod db;
+pub mod hash;
+pub mod ldouble;
 pub mod value;
 
 pub use db::{Db, Entry, Store};

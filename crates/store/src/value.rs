@@ -143,14 +143,23 @@ mod tests {
 
     #[test]
     fn integers_round_trip_exactly() {
-        for s in ["0", "-1", "123", "9223372036854775807", "-9223372036854775808"] {
+        for s in [
+            "0",
+            "-1",
+            "123",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
             let v = StrValue::from_bytes(s.as_bytes());
             assert!(matches!(v, StrValue::Int(_)), "{s}");
             assert_eq!(v.as_bytes(&mut itoa_buf::Buffer::new()), s.as_bytes());
             assert_eq!(v.len(), s.len());
         }
         for s in ["01", "+1", "-0", " 1", "1.0", "9223372036854775808", ""] {
-            assert!(matches!(StrValue::from_bytes(s.as_bytes()), StrValue::Raw(_)), "{s}");
+            assert!(
+                matches!(StrValue::from_bytes(s.as_bytes()), StrValue::Raw(_)),
+                "{s}"
+            );
         }
     }
 }

@@ -1,0 +1,1906 @@
+//! The value type behind Redis hashes (`HSET`, `HGET`, ...), including the
+//! per-field expiry of Redis 7.4+ (`HEXPIRE`, `HPEXPIREAT`, `HPERSIST`, ...).
+//!
+//! Shardis runs one single-threaded shard per core, so [`Hash`](struct@Hash)
+//! is a plain `&mut self` type: no locks, no I/O and no clock. Wherever time
+//! matters it is passed in as milliseconds since the Unix epoch.
+//!
+//! # Two encodings
+//!
+//! Like Redis, a hash starts in a compact encoding and moves, one way only,
+//! to a hash table once it grows past [`HashLimits`].
+//!
+//! **Compact** (Redis's "listpack"): the whole hash is one exact-size
+//! `Box<[u8]>`. Most hashes are small, and for them a single allocation with
+//! no per-field pointers is far cheaper than any table; a linear scan over a
+//! few hundred short entries is also about as fast as hashing. Layout:
+//!
+//! ```text
+//! header  = varint(count << 1 | ex)          ex: "listpackex" (see below)
+//! entry   = varint(field_len << 1 | has_ttl) field
+//!           [varint(expire_at_ms)]           only when has_ttl
+//!           varint(value_len) value
+//! ```
+//!
+//! Varints are LEB128, so a field or value of up to 63 (field) / 127 (value)
+//! bytes costs one length byte, and a field without a TTL pays nothing for
+//! the TTL feature: the flag lives in a bit of its length. An empty hash owns
+//! no allocation at all.
+//!
+//! **Table**: used when the hash has more than `max_listpack_entries` fields
+//! or when a field or value is longer than `max_listpack_value` bytes. Each
+//! field is one allocation holding field, optional expiry and value together
+//! (`varint(field_len << 1 | has_ttl) field [u64 LE expiry] value`), kept in
+//! a dense `Vec` so that [`Hash::nth`] (HRANDFIELD) is O(1) and iteration
+//! walks contiguous memory. Lookups go through a separate open-addressing
+//! index of 8-byte slots `(hash32, entry index)` that is kept **sorted by
+//! hash32** (ordered linear probing, without wrap-around). Keeping the index
+//! sorted is what makes HSCAN work: the cursor is a position in hash space,
+//! not in slot space, so the index may grow or shrink between calls and a
+//! field present for the whole scan is still returned (Redis gets the same
+//! guarantee from its reverse-binary cursor over power-of-two tables).
+//!
+//! # The TTL index
+//!
+//! Active expiry must find the earliest-expiring fields of a million-field
+//! hash without scanning it. The table keeps a `BTreeMap<(expire_at,
+//! hash32), count>` next to the fields. It stores the 4-byte field hash
+//! rather than the field itself so that no field is stored twice; the rare
+//! fields that share a hash32 are told apart by comparing their stored
+//! expiry. A B-tree (rather than a lazily cleaned heap) keeps the index exact,
+//! so [`Hash::next_expiry`] never sees stale entries and no O(n) rebuild can
+//! land on a single command. The compact encoding has no index: a linear scan
+//! of at most `max_listpack_entries` fields is cheap.
+//!
+//! # listpack vs listpackex
+//!
+//! Redis 7.4+ converts a listpack hash to `OBJ_ENCODING_LISTPACK_EX`, which
+//! `OBJECT ENCODING` reports as `"listpackex"`, the first time any
+//! field-expiry command runs on it (`hashTypeSetExInit`), whether or not a
+//! TTL ends up being set, and never converts it back. The compact header
+//! carries that flag: [`Hash::set_expire_at`] with a time sets it, and the
+//! command layer calls [`Hash::enable_field_expiry`] at the start of every
+//! command that Redis routes through `hashTypeSetExInit` (HEXPIRE family,
+//! HSETEX/HGETEX with an expiry). Unlike Redis we do not reorder a
+//! listpackex by expiry; field order in a hash is unspecified anyway.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use ahash::RandomState;
+
+/// When a compact hash must become a hash table (Redis's
+/// `hash-max-listpack-entries` and `hash-max-listpack-value`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashLimits {
+    /// Most fields a compact hash may hold; one more converts it.
+    pub max_listpack_entries: usize,
+    /// Longest field or value, in bytes, a compact hash may hold; a longer
+    /// one converts it.
+    pub max_listpack_value: usize,
+}
+
+impl Default for HashLimits {
+    /// Redis's defaults: 512 entries, 64 bytes.
+    fn default() -> Self {
+        HashLimits {
+            max_listpack_entries: 512,
+            max_listpack_value: 64,
+        }
+    }
+}
+
+/// Redis also converts a listpack that would pass 1 GiB (`lpSafeToAdd`);
+/// linear scans over more than that would stall the shard whatever the
+/// configured limits say.
+const COMPACT_MAX_BYTES: usize = 1 << 30;
+
+/// Entry indexes are `u32` to keep index slots at 8 bytes; `u32::MAX` marks
+/// an empty slot. Four billion fields would need well over 100 GB.
+const MAX_TABLE_FIELDS: usize = (u32::MAX - 1) as usize;
+
+/// Smallest index size; tables below this are too small to be worth
+/// shrinking further.
+const MIN_BUCKETS: usize = 8;
+
+/// A Redis hash value: field → value, each field with an optional absolute
+/// expiry in milliseconds since the Unix epoch.
+///
+/// Expired fields are not hidden by this type (it has no clock): callers
+/// check [`Hash::expire_at`] / [`Hash::get_with_ttl`] for lazy expiry and
+/// call [`Hash::purge_expired`] for active expiry.
+#[derive(Clone, Debug, Default)]
+pub struct Hash {
+    repr: Repr,
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Compact(Compact),
+    // Boxed so that `Hash` stays 16 bytes: most hashes are compact.
+    Table(Box<Table>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Compact(Compact::default())
+    }
+}
+
+impl Hash {
+    /// An empty hash in the compact encoding; it allocates nothing until the
+    /// first field is set.
+    pub fn new() -> Hash {
+        Hash::default()
+    }
+
+    /// Number of stored fields, expired or not (callers purge expired
+    /// fields first when they need the live count).
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Compact(c) => c.header().count,
+            Repr::Table(t) => t.entries.len(),
+        }
+    }
+
+    /// True when no field is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of `field`, if present.
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.get_with_ttl(field).map(|(value, _)| value)
+    }
+
+    /// The value of `field` and its expiry (if it has one), in one lookup;
+    /// lets HGET-style commands apply lazy expiry without a second search.
+    pub fn get_with_ttl(&self, field: &[u8]) -> Option<(&[u8], Option<u64>)> {
+        match &self.repr {
+            Repr::Compact(c) => c.find(field).map(|e| (e.value, e.ttl)),
+            Repr::Table(t) => t.get(field).map(|e| (e.value, e.ttl)),
+        }
+    }
+
+    /// True when `field` is stored.
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get_with_ttl(field).is_some()
+    }
+
+    /// Inserts or overwrites `field`. With `keep_ttl = false` an existing
+    /// field loses its expiry (HSET semantics); with `true` it keeps it
+    /// (HINCRBY / HINCRBYFLOAT semantics). A new field never has an expiry.
+    /// Converts a compact hash to a table when `limits` require it.
+    /// Returns true when the field is new.
+    ///
+    /// A table already holding `u32::MAX - 1` fields ignores new fields
+    /// (and returns false); that needs far more memory than any shard has.
+    pub fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool, limits: &HashLimits) -> bool {
+        if let Repr::Compact(c) = &mut self.repr {
+            if let Some(is_new) = c.try_set(field, value, keep_ttl, limits) {
+                return is_new;
+            }
+        }
+        let mut table = self.take_table();
+        let is_new = table.set(field, value, keep_ttl);
+        self.repr = Repr::Table(table);
+        is_new
+    }
+
+    /// Deletes `field`; returns false when it was not there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Compact(c) => c.remove(field),
+            Repr::Table(t) => t.remove(field),
+        }
+    }
+
+    /// The expiry of `field`: `None` when there is no such field,
+    /// `Some(None)` when it has no TTL, `Some(Some(ms))` otherwise.
+    pub fn expire_at(&self, field: &[u8]) -> Option<Option<u64>> {
+        self.get_with_ttl(field).map(|(_, ttl)| ttl)
+    }
+
+    /// Sets (`Some(ms)`) or clears (`None`, HPERSIST) the expiry of `field`.
+    /// Returns false when there is no such field. Setting a time on a
+    /// compact hash makes it report `"listpackex"`, even when the field is
+    /// missing, as Redis does.
+    pub fn set_expire_at(&mut self, field: &[u8], at: Option<u64>) -> bool {
+        match &mut self.repr {
+            Repr::Compact(c) => c.set_expire_at(field, at),
+            Repr::Table(t) => t.set_expire_at(field, at),
+        }
+    }
+
+    /// Marks a compact hash as field-expiry aware, so that `OBJECT ENCODING`
+    /// says `"listpackex"` from now on. Redis does this at the start of every
+    /// command that may set a field TTL (HEXPIRE family, HSETEX / HGETEX with
+    /// an expiry), even when nothing ends up set; the command layer calls
+    /// this there. No effect on a table.
+    pub fn enable_field_expiry(&mut self) {
+        if let Repr::Compact(c) = &mut self.repr {
+            c.enable_ex();
+        }
+    }
+
+    /// The earliest field expiry in the hash, if any field has one.
+    /// O(log n) for a table, a scan for a compact hash.
+    pub fn next_expiry(&self) -> Option<u64> {
+        match &self.repr {
+            Repr::Compact(c) => c.iter().filter_map(|e| e.ttl).min(),
+            Repr::Table(t) => t.next_expiry(),
+        }
+    }
+
+    /// Deletes fields whose expiry is `<= now_ms`, at most `budget` of them,
+    /// earliest first for a table. Returns how many were deleted; call again
+    /// (or check [`Hash::next_expiry`]) to continue.
+    pub fn purge_expired(&mut self, now_ms: u64, budget: usize) -> usize {
+        match &mut self.repr {
+            Repr::Compact(c) => c.purge_expired(now_ms, budget),
+            Repr::Table(t) => t.purge_expired(now_ms, budget),
+        }
+    }
+
+    /// All `(field, value)` pairs, in no particular order (insertion order
+    /// for a compact hash).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.iter_with_ttl().map(|(f, v, _)| (f, v))
+    }
+
+    /// All `(field, value, expiry)` triples, in the same order as
+    /// [`Hash::iter`].
+    pub fn iter_with_ttl(&self) -> impl Iterator<Item = (&[u8], &[u8], Option<u64>)> {
+        match &self.repr {
+            Repr::Compact(c) => AnyIter::Compact(c.iter()),
+            Repr::Table(t) => AnyIter::Table(t.entries.iter()),
+        }
+    }
+
+    /// HSCAN: calls `f(field, value)` for about `count` fields starting at
+    /// `cursor` (0 starts a scan) and returns the cursor for the next call,
+    /// 0 when the scan is complete. A field present for the whole scan is
+    /// reported at least once even if the hash is modified, grows, shrinks
+    /// or converts between calls; a field may be reported more than once. A
+    /// compact hash reports everything in one call and returns 0, as Redis
+    /// does for listpacks; since a scan therefore never spans a compact
+    /// hash, the one-way conversion cannot split one.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
+        self.scan_with_ttl(cursor, count, |field, value, _| f(field, value))
+    }
+
+    /// [`Hash::scan`], also passing each field's expiry so that HSCAN can
+    /// skip fields that are expired but not yet purged.
+    pub fn scan_with_ttl(
+        &self,
+        cursor: u64,
+        count: usize,
+        mut f: impl FnMut(&[u8], &[u8], Option<u64>),
+    ) -> u64 {
+        match &self.repr {
+            Repr::Compact(c) => {
+                for e in c.iter() {
+                    f(e.field, e.value, e.ttl);
+                }
+                0
+            }
+            Repr::Table(t) => t.scan(cursor, count, f),
+        }
+    }
+
+    /// The `i`-th `(field, value)` (0-based) in [`Hash::iter`] order, for
+    /// HRANDFIELD. O(1) for a table, O(i) for a compact hash.
+    pub fn nth(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        match &self.repr {
+            Repr::Compact(c) => c.iter().nth(i).map(|e| (e.field, e.value)),
+            Repr::Table(t) => t.nth(i).map(|e| (e.field, e.value)),
+        }
+    }
+
+    /// `OBJECT ENCODING`: `"listpack"`, `"listpackex"` (compact and
+    /// field-expiry aware, see the module docs) or `"hashtable"`, as Redis 8
+    /// answers.
+    pub fn encoding(&self) -> &'static str {
+        match &self.repr {
+            Repr::Compact(c) if c.header().ex => "listpackex",
+            Repr::Compact(_) => "listpack",
+            Repr::Table(_) => "hashtable",
+        }
+    }
+
+    /// Bytes used by this value: the `Hash` itself plus every heap block,
+    /// each rounded up to a jemalloc-like size class. The TTL B-tree is
+    /// estimated per entry. For MEMORY USAGE and `used_memory` accounting.
+    pub fn memory_usage(&self) -> usize {
+        let inline = std::mem::size_of::<Hash>();
+        match &self.repr {
+            Repr::Compact(c) => inline.saturating_add(alloc_size(c.buf.len())),
+            Repr::Table(t) => inline.saturating_add(t.memory_usage()),
+        }
+    }
+
+    /// Turns the representation into a table (converting a compact hash) and
+    /// hands it over by value, leaving an empty compact hash behind.
+    fn take_table(&mut self) -> Box<Table> {
+        match std::mem::take(&mut self.repr) {
+            Repr::Compact(c) => Box::new(Table::from_compact(&c)),
+            Repr::Table(t) => t,
+        }
+    }
+}
+
+/// One of the two entry iterators, so that `iter_with_ttl` can return a
+/// single concrete type.
+enum AnyIter<'a> {
+    Compact(CompactIter<'a>),
+    Table(std::slice::Iter<'a, Box<[u8]>>),
+}
+
+impl<'a> Iterator for AnyIter<'a> {
+    type Item = (&'a [u8], &'a [u8], Option<u64>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            AnyIter::Compact(it) => it.next().map(|e| (e.field, e.value, e.ttl)),
+            AnyIter::Table(it) => it
+                .find_map(|e| parse_table_entry(e))
+                .map(|e| (e.field, e.value, e.ttl)),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            AnyIter::Compact(_) => (0, None),
+            AnyIter::Table(it) => (0, Some(it.len())),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------
+
+/// Bytes a LEB128 varint of `v` takes.
+fn varint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint at `*pos`, advancing it; `None` on truncated or
+/// overlong input, which callers treat as the end of the data.
+fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+        shift += 7;
+        if shift >= 64 {
+            return None;
+        }
+    }
+}
+
+/// A length with a flag in its low bit: how both encodings mark "this field
+/// has a TTL" without spending a byte on fields that have none.
+fn tagged_len(len: usize, flag: bool) -> u64 {
+    ((len as u64) << 1) | u64::from(flag)
+}
+
+/// Reads a tagged length written by [`tagged_len`].
+fn read_tagged_len(buf: &[u8], pos: &mut usize) -> Option<(usize, bool)> {
+    let tag = read_varint(buf, pos)?;
+    Some((usize::try_from(tag >> 1).ok()?, tag & 1 == 1))
+}
+
+/// `len` bytes at `*pos`, advancing it.
+fn take<'a>(buf: &'a [u8], pos: &mut usize, len: usize) -> Option<&'a [u8]> {
+    let end = pos.checked_add(len)?;
+    let bytes = buf.get(*pos..end)?;
+    *pos = end;
+    Some(bytes)
+}
+
+/// The block size an allocator hands out for `n` bytes, modelled on
+/// jemalloc's size classes (16-byte steps up to 128, then four classes per
+/// doubling). Used only for memory accounting.
+fn alloc_size(n: usize) -> usize {
+    match n {
+        0 => 0,
+        1..=8 => 8,
+        9..=128 => n.saturating_add(15) & !15,
+        _ => {
+            // n - 1 >= 128, so `bits` >= 8 and the shift below is in range.
+            let bits = usize::BITS - (n - 1).leading_zeros();
+            let step = 1usize << (bits - 3);
+            n.saturating_add(step - 1) & !(step - 1)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Compact encoding
+// ---------------------------------------------------------------------------
+
+/// All fields in one exact-size buffer; see the module docs for the layout.
+#[derive(Clone, Debug, Default)]
+struct Compact {
+    buf: Box<[u8]>,
+}
+
+struct Header {
+    count: usize,
+    ex: bool,
+    /// Bytes the header takes; entries start here.
+    len: usize,
+}
+
+/// One parsed compact entry; `range` is its byte span in the buffer.
+struct CompactEntry<'a> {
+    range: Range<usize>,
+    field: &'a [u8],
+    value: &'a [u8],
+    ttl: Option<u64>,
+}
+
+struct CompactIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for CompactIter<'a> {
+    type Item = CompactEntry<'a>;
+
+    fn next(&mut self) -> Option<CompactEntry<'a>> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let start = self.pos;
+        let mut p = start;
+        let parsed = (|| {
+            let (flen, has_ttl) = read_tagged_len(self.buf, &mut p)?;
+            let field = take(self.buf, &mut p, flen)?;
+            let ttl = if has_ttl {
+                Some(read_varint(self.buf, &mut p)?)
+            } else {
+                None
+            };
+            let vlen = usize::try_from(read_varint(self.buf, &mut p)?).ok()?;
+            let value = take(self.buf, &mut p, vlen)?;
+            Some((field, value, ttl))
+        })();
+        match parsed {
+            Some((field, value, ttl)) => {
+                self.pos = p;
+                Some(CompactEntry {
+                    range: start..p,
+                    field,
+                    value,
+                    ttl,
+                })
+            }
+            None => {
+                // Corrupt tail (cannot happen with buffers we wrote): stop
+                // rather than loop or panic.
+                self.pos = self.buf.len();
+                None
+            }
+        }
+    }
+}
+
+fn compact_entry_len(field: &[u8], value: &[u8], ttl: Option<u64>) -> usize {
+    varint_len(tagged_len(field.len(), ttl.is_some()))
+        + field.len()
+        + ttl.map_or(0, varint_len)
+        + varint_len(value.len() as u64)
+        + value.len()
+}
+
+fn encode_compact_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(compact_entry_len(field, value, ttl));
+    put_varint(&mut out, tagged_len(field.len(), ttl.is_some()));
+    out.extend_from_slice(field);
+    if let Some(at) = ttl {
+        put_varint(&mut out, at);
+    }
+    put_varint(&mut out, value.len() as u64);
+    out.extend_from_slice(value);
+    out
+}
+
+impl Compact {
+    fn header(&self) -> Header {
+        let mut len = 0;
+        match read_tagged_len(&self.buf, &mut len) {
+            Some((count, ex)) => Header { count, ex, len },
+            None => Header {
+                count: 0,
+                ex: false,
+                len: 0,
+            },
+        }
+    }
+
+    fn iter(&self) -> CompactIter<'_> {
+        CompactIter {
+            buf: &self.buf,
+            pos: self.header().len,
+        }
+    }
+
+    fn find(&self, field: &[u8]) -> Option<CompactEntry<'_>> {
+        self.iter().find(|e| e.field == field)
+    }
+
+    /// Rewrites the buffer with a new header and `range` (old coordinates,
+    /// after the header) replaced by `replacement`. Edits that keep every
+    /// length the same happen in place; others build one exact-size buffer,
+    /// which is what keeps a compact hash free of spare capacity.
+    fn edit(&mut self, count: usize, ex: bool, range: Range<usize>, replacement: &[u8]) {
+        let old = self.header();
+        if range.start < old.len || range.start > range.end || range.end > self.buf.len() {
+            return;
+        }
+        if count == old.count && ex == old.ex && replacement.len() == range.len() {
+            if let Some(dst) = self.buf.get_mut(range) {
+                dst.copy_from_slice(replacement);
+            }
+            return;
+        }
+        if count == 0 && !ex {
+            self.buf = Box::default();
+            return;
+        }
+        let (Some(before), Some(after)) = (
+            self.buf.get(old.len..range.start),
+            self.buf.get(range.end..),
+        ) else {
+            return;
+        };
+        let header = tagged_len(count, ex);
+        let mut out =
+            Vec::with_capacity(varint_len(header) + before.len() + replacement.len() + after.len());
+        put_varint(&mut out, header);
+        out.extend_from_slice(before);
+        out.extend_from_slice(replacement);
+        out.extend_from_slice(after);
+        self.buf = out.into_boxed_slice();
+    }
+
+    /// HSET on a compact hash; `None` when the limits say it must become a
+    /// table first.
+    fn try_set(
+        &mut self,
+        field: &[u8],
+        value: &[u8],
+        keep_ttl: bool,
+        limits: &HashLimits,
+    ) -> Option<bool> {
+        if field.len() > limits.max_listpack_value || value.len() > limits.max_listpack_value {
+            return None;
+        }
+        let header = self.header();
+        if let Some(e) = self.find(field) {
+            let ttl = if keep_ttl { e.ttl } else { None };
+            let range = e.range;
+            let entry = encode_compact_entry(field, value, ttl);
+            if self.buf.len() - range.len() + entry.len() > COMPACT_MAX_BYTES {
+                return None;
+            }
+            self.edit(header.count, header.ex, range, &entry);
+            return Some(false);
+        }
+        let entry = encode_compact_entry(field, value, None);
+        if header.count >= limits.max_listpack_entries
+            || self.buf.len().saturating_add(entry.len()) > COMPACT_MAX_BYTES
+        {
+            return None;
+        }
+        let end = self.buf.len();
+        self.edit(header.count + 1, header.ex, end..end, &entry);
+        Some(true)
+    }
+
+    fn remove(&mut self, field: &[u8]) -> bool {
+        let header = self.header();
+        let Some(range) = self.find(field).map(|e| e.range) else {
+            return false;
+        };
+        self.edit(header.count.saturating_sub(1), header.ex, range, &[]);
+        true
+    }
+
+    fn set_expire_at(&mut self, field: &[u8], at: Option<u64>) -> bool {
+        let header = self.header();
+        let ex = header.ex || at.is_some();
+        let Some(e) = self.find(field) else {
+            if ex != header.ex {
+                self.enable_ex();
+            }
+            return false;
+        };
+        if e.ttl == at && ex == header.ex {
+            return true;
+        }
+        let entry = encode_compact_entry(e.field, e.value, at);
+        let range = e.range;
+        self.edit(header.count, ex, range, &entry);
+        true
+    }
+
+    fn enable_ex(&mut self) {
+        let header = self.header();
+        if !header.ex {
+            let end = self.buf.len();
+            self.edit(header.count, true, end..end, &[]);
+        }
+    }
+
+    fn purge_expired(&mut self, now_ms: u64, budget: usize) -> usize {
+        let expired: Vec<Range<usize>> = self
+            .iter()
+            .filter(|e| e.ttl.is_some_and(|at| at <= now_ms))
+            .take(budget)
+            .map(|e| e.range)
+            .collect();
+        if expired.is_empty() {
+            return 0;
+        }
+        let header = self.header();
+        let count = header.count.saturating_sub(expired.len());
+        let removed_bytes: usize = expired.iter().map(|r| r.len()).sum();
+        let mut out = Vec::with_capacity(
+            varint_len(tagged_len(count, header.ex)) + self.buf.len() - header.len - removed_bytes,
+        );
+        put_varint(&mut out, tagged_len(count, header.ex));
+        let mut kept_from = header.len;
+        for r in &expired {
+            out.extend_from_slice(self.buf.get(kept_from..r.start).unwrap_or_default());
+            kept_from = r.end;
+        }
+        out.extend_from_slice(self.buf.get(kept_from..).unwrap_or_default());
+        self.buf = if count == 0 && !header.ex {
+            Box::default()
+        } else {
+            out.into_boxed_slice()
+        };
+        expired.len()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Table encoding
+// ---------------------------------------------------------------------------
+
+/// One index slot: the field's 32-bit hash and its position in `entries`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot {
+    h: u32,
+    idx: u32,
+}
+
+const EMPTY: Slot = Slot {
+    h: 0,
+    idx: u32::MAX,
+};
+
+impl Slot {
+    fn is_empty(self) -> bool {
+        self.idx == u32::MAX
+    }
+}
+
+/// A parsed table entry.
+struct TableEntry<'a> {
+    field: &'a [u8],
+    value: &'a [u8],
+    ttl: Option<u64>,
+    /// Offset of the 8 expiry bytes (meaningful only when `ttl` is set).
+    ttl_pos: usize,
+    /// Offset of the value bytes.
+    value_pos: usize,
+}
+
+fn parse_table_entry(e: &[u8]) -> Option<TableEntry<'_>> {
+    let mut p = 0;
+    let (flen, has_ttl) = read_tagged_len(e, &mut p)?;
+    let field = take(e, &mut p, flen)?;
+    let ttl_pos = p;
+    let ttl = if has_ttl {
+        let bytes: [u8; 8] = take(e, &mut p, 8)?.try_into().ok()?;
+        Some(u64::from_le_bytes(bytes))
+    } else {
+        None
+    };
+    Some(TableEntry {
+        field,
+        value: e.get(p..)?,
+        ttl,
+        ttl_pos,
+        value_pos: p,
+    })
+}
+
+/// One allocation per field: field, fixed-width expiry (so that re-arming a
+/// TTL is an in-place write) and value, the value's length being implied.
+fn encode_table_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> Box<[u8]> {
+    let tag = tagged_len(field.len(), ttl.is_some());
+    let len = varint_len(tag) + field.len() + if ttl.is_some() { 8 } else { 0 } + value.len();
+    let mut out = Vec::with_capacity(len);
+    put_varint(&mut out, tag);
+    out.extend_from_slice(field);
+    if let Some(at) = ttl {
+        out.extend_from_slice(&at.to_le_bytes());
+    }
+    out.extend_from_slice(value);
+    out.into_boxed_slice()
+}
+
+/// Index size for `n` fields: a power of two keeping the load at or below
+/// 4/5, where ordered linear probing still finds a field within a cache
+/// line or two.
+fn buckets_for(n: usize) -> usize {
+    let want = n.saturating_add(n / 4).saturating_add(1).max(MIN_BUCKETS);
+    want.checked_next_power_of_two().unwrap_or(want)
+}
+
+/// A fresh index of `buckets` empty slots, with a little room for the
+/// overflow tail (the index does not wrap around, so clusters near the end
+/// spill past `buckets`).
+fn new_slots(buckets: usize) -> Vec<Slot> {
+    let mut slots = Vec::with_capacity(buckets.saturating_add(buckets / 64 + 8));
+    slots.resize(buckets, EMPTY);
+    slots
+}
+
+/// Appends to the index without `Vec`'s doubling, which would double the
+/// index's memory for the sake of a few overflow slots.
+fn push_slot(slots: &mut Vec<Slot>, slot: Slot) {
+    if slots.len() == slots.capacity() {
+        slots.reserve_exact(slots.len() / 64 + 8);
+    }
+    slots.push(slot);
+}
+
+#[derive(Clone, Debug)]
+struct Table {
+    /// Per-table random seed (HashDoS); fixed for the table's life because
+    /// scan cursors are hash values.
+    state: RandomState,
+    /// Home-slot range: a hash maps to `h * buckets >> 32`.
+    buckets: usize,
+    /// The index, sorted by `h` with empty gaps; may run past `buckets`.
+    slots: Vec<Slot>,
+    /// The fields, densely packed (swap-remove on delete).
+    entries: Vec<Box<[u8]>>,
+    /// `(expire_at, hash32)` → number of fields with that pair.
+    expiries: BTreeMap<(u64, u32), u32>,
+    /// Sum of `alloc_size` over `entries`, kept so memory_usage is O(1).
+    entry_bytes: usize,
+}
+
+impl Table {
+    fn with_capacity(n: usize) -> Table {
+        let buckets = buckets_for(n);
+        Table {
+            state: RandomState::new(),
+            buckets,
+            slots: new_slots(buckets),
+            entries: Vec::with_capacity(n),
+            expiries: BTreeMap::new(),
+            entry_bytes: 0,
+        }
+    }
+
+    fn from_compact(c: &Compact) -> Table {
+        // Room for the field whose arrival triggers the conversion.
+        let mut t = Table::with_capacity(c.header().count.saturating_add(1));
+        for e in c.iter() {
+            let h = t.hash(e.field);
+            t.insert_new(e.field, e.value, e.ttl, h);
+        }
+        t
+    }
+
+    fn hash(&self, field: &[u8]) -> u32 {
+        (self.state.hash_one(field) >> 32) as u32
+    }
+
+    /// The first slot a hash may occupy. Monotonic in `h`, which is what
+    /// lets the index stay sorted by hash at any size.
+    fn home(&self, h: u32) -> usize {
+        ((u128::from(h) * self.buckets as u128) >> 32) as usize
+    }
+
+    fn entry(&self, idx: u32) -> Option<TableEntry<'_>> {
+        self.entries
+            .get(idx as usize)
+            .and_then(|e| parse_table_entry(e))
+    }
+
+    /// Walks the slots that may hold hash `h`, returning the first (slot
+    /// position, entry index) that `accept` takes.
+    fn find_slot(&self, h: u32, mut accept: impl FnMut(u32) -> bool) -> Option<(usize, u32)> {
+        let mut p = self.home(h);
+        while let Some(&s) = self.slots.get(p) {
+            // Sorted index: an empty slot or a larger hash ends the search.
+            if s.is_empty() || s.h > h {
+                return None;
+            }
+            if s.h == h && accept(s.idx) {
+                return Some((p, s.idx));
+            }
+            p += 1;
+        }
+        None
+    }
+
+    fn find(&self, field: &[u8], h: u32) -> Option<(usize, u32)> {
+        self.find_slot(h, |idx| self.entry(idx).is_some_and(|e| e.field == field))
+    }
+
+    fn get(&self, field: &[u8]) -> Option<TableEntry<'_>> {
+        let (_, idx) = self.find(field, self.hash(field))?;
+        self.entry(idx)
+    }
+
+    fn nth(&self, i: usize) -> Option<TableEntry<'_>> {
+        self.entries.get(i).and_then(|e| parse_table_entry(e))
+    }
+
+    fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool) -> bool {
+        let h = self.hash(field);
+        match self.find(field, h) {
+            Some((_, idx)) => {
+                self.overwrite(idx, h, value, keep_ttl);
+                false
+            }
+            None => self.insert_new(field, value, None, h),
+        }
+    }
+
+    fn overwrite(&mut self, idx: u32, h: u32, value: &[u8], keep_ttl: bool) {
+        let Some(slot) = self.entries.get_mut(idx as usize) else {
+            return;
+        };
+        let Some(old) = parse_table_entry(slot) else {
+            return;
+        };
+        let old_ttl = old.ttl;
+        let new_ttl = if keep_ttl { old_ttl } else { None };
+        if old.value.len() == value.len() && new_ttl.is_some() == old_ttl.is_some() {
+            // Same layout (the common HINCRBY case): no reallocation.
+            let value_pos = old.value_pos;
+            if let Some(dst) = slot.get_mut(value_pos..) {
+                dst.copy_from_slice(value);
+            }
+        } else {
+            let fresh = encode_table_entry(old.field, value, new_ttl);
+            self.entry_bytes = self
+                .entry_bytes
+                .saturating_sub(alloc_size(slot.len()))
+                .saturating_add(alloc_size(fresh.len()));
+            *slot = fresh;
+        }
+        if new_ttl.is_none() {
+            if let Some(at) = old_ttl {
+                self.expiry_remove(at, h);
+            }
+        }
+    }
+
+    fn insert_new(&mut self, field: &[u8], value: &[u8], ttl: Option<u64>, h: u32) -> bool {
+        if self.entries.len() >= MAX_TABLE_FIELDS {
+            return false;
+        }
+        let Ok(idx) = u32::try_from(self.entries.len()) else {
+            return false;
+        };
+        if (self.entries.len() + 1).saturating_mul(5) > self.buckets.saturating_mul(4) {
+            self.resize(self.buckets.saturating_mul(2));
+        }
+        let entry = encode_table_entry(field, value, ttl);
+        self.entry_bytes = self.entry_bytes.saturating_add(alloc_size(entry.len()));
+        if self.entries.len() == self.entries.capacity() {
+            // Grow by half rather than double: this Vec is 16 bytes a field.
+            self.entries.reserve_exact(self.entries.len() / 2 + 8);
+        }
+        self.entries.push(entry);
+        self.insert_slot(Slot { h, idx });
+        if let Some(at) = ttl {
+            self.expiry_add(at, h);
+        }
+        true
+    }
+
+    /// Inserts into the sorted index: after every slot with a hash `<= h`
+    /// in its run, shifting the rest of the run right by one.
+    fn insert_slot(&mut self, new: Slot) {
+        let mut p = self.home(new.h);
+        while self
+            .slots
+            .get(p)
+            .is_some_and(|s| !s.is_empty() && s.h <= new.h)
+        {
+            p += 1;
+        }
+        let mut q = p;
+        while self.slots.get(q).is_some_and(|s| !s.is_empty()) {
+            q += 1;
+        }
+        if q >= self.slots.len() {
+            push_slot(&mut self.slots, EMPTY);
+            q = self.slots.len() - 1;
+        }
+        // Here p <= q < len and slots[q] is empty.
+        if p < q {
+            self.slots.copy_within(p..q, p + 1);
+        }
+        if let Some(s) = self.slots.get_mut(p) {
+            *s = new;
+        }
+    }
+
+    /// Deletes slot `pos` with backward-shift deletion, so no tombstones
+    /// are needed and the index stays sorted and gap-free within runs.
+    fn remove_slot(&mut self, pos: usize) {
+        let mut i = pos;
+        loop {
+            let next = i + 1;
+            let moved = match self.slots.get(next) {
+                Some(&s) if !s.is_empty() && self.home(s.h) <= i => s,
+                _ => break,
+            };
+            if let Some(d) = self.slots.get_mut(i) {
+                *d = moved;
+            }
+            i = next;
+        }
+        if let Some(d) = self.slots.get_mut(i) {
+            *d = EMPTY;
+        }
+        while self.slots.len() > self.buckets && self.slots.last().is_some_and(|s| s.is_empty()) {
+            self.slots.pop();
+        }
+    }
+
+    /// Rebuilds the index for a new size. The old index is already sorted
+    /// by hash and `home` is monotonic, so one pass placing each slot at its
+    /// home or just after the previous one rebuilds a valid index.
+    fn resize(&mut self, buckets: usize) {
+        let buckets = buckets.max(MIN_BUCKETS);
+        if buckets < self.buckets {
+            self.shrink_index(buckets);
+            return;
+        }
+        let old = std::mem::take(&mut self.slots);
+        self.buckets = buckets;
+        let mut slots = new_slots(self.buckets);
+        let mut next_free = 0usize;
+        for s in old.into_iter().filter(|s| !s.is_empty()) {
+            let pos = self.home(s.h).max(next_free);
+            match slots.get_mut(pos) {
+                Some(d) => *d = s,
+                None => {
+                    while slots.len() < pos {
+                        push_slot(&mut slots, EMPTY);
+                    }
+                    push_slot(&mut slots, s);
+                }
+            }
+            next_free = pos + 1;
+        }
+        self.slots = slots;
+    }
+
+    /// Shrinks the index within its own allocation, then gives the tail
+    /// back. With fewer buckets every slot's new position is at or before
+    /// its old one (homes only move left and the old positions are strictly
+    /// increasing), so one forward pass can move slots down without
+    /// overwriting any it has yet to read. Besides avoiding a second copy of
+    /// the index at peak, this avoids asking the allocator for a fresh
+    /// multi-megabyte block right after a purge freed many small ones, which
+    /// glibc answers with a long `malloc_consolidate` (~80 ms measured on a
+    /// 1M-field purge).
+    fn shrink_index(&mut self, buckets: usize) {
+        self.buckets = buckets;
+        let mut next_free = 0usize;
+        for read in 0..self.slots.len() {
+            let Some(&s) = self.slots.get(read) else {
+                break;
+            };
+            if s.is_empty() {
+                continue;
+            }
+            let pos = self.home(s.h).max(next_free);
+            if let Some(old) = self.slots.get_mut(read) {
+                *old = EMPTY;
+            }
+            if let Some(new) = self.slots.get_mut(pos) {
+                *new = s;
+            }
+            next_free = pos + 1;
+        }
+        self.slots.truncate(buckets.max(next_free));
+        self.slots
+            .shrink_to(buckets.saturating_add(buckets / 64 + 8));
+    }
+
+    fn maybe_shrink(&mut self) {
+        let len = self.entries.len();
+        if self.buckets > MIN_BUCKETS && len.saturating_mul(8) < self.buckets {
+            self.resize(buckets_for(len));
+        }
+        if self.entries.capacity() > len.saturating_mul(2).saturating_add(16) {
+            self.entries.shrink_to(len + len / 4 + 8);
+        }
+    }
+
+    fn remove(&mut self, field: &[u8]) -> bool {
+        let h = self.hash(field);
+        match self.find(field, h) {
+            Some((pos, idx)) => {
+                self.remove_at(pos, idx, h);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_at(&mut self, pos: usize, idx: u32, h: u32) {
+        if let Some(at) = self.entry(idx).and_then(|e| e.ttl) {
+            self.expiry_remove(at, h);
+        }
+        self.remove_slot(pos);
+        let i = idx as usize;
+        if i >= self.entries.len() {
+            return;
+        }
+        let removed = self.entries.swap_remove(i);
+        self.entry_bytes = self.entry_bytes.saturating_sub(alloc_size(removed.len()));
+        // The last entry moved into `i`: repoint its slot.
+        let last = self.entries.len();
+        if i < last {
+            let moved_h = self.entry(idx).map(|e| self.hash(e.field));
+            if let Some(mh) = moved_h {
+                let old_idx = last as u32;
+                if let Some((p, _)) = self.find_slot(mh, |x| x == old_idx) {
+                    if let Some(s) = self.slots.get_mut(p) {
+                        s.idx = idx;
+                    }
+                }
+            }
+        }
+        self.maybe_shrink();
+    }
+
+    fn set_expire_at(&mut self, field: &[u8], at: Option<u64>) -> bool {
+        let h = self.hash(field);
+        let Some((_, idx)) = self.find(field, h) else {
+            return false;
+        };
+        let Some(slot) = self.entries.get_mut(idx as usize) else {
+            return false;
+        };
+        let Some(old) = parse_table_entry(slot) else {
+            return false;
+        };
+        let old_ttl = old.ttl;
+        if old_ttl == at {
+            return true;
+        }
+        match (old_ttl, at) {
+            (Some(_), Some(new)) => {
+                let ttl_pos = old.ttl_pos;
+                if let Some(dst) = slot.get_mut(ttl_pos..ttl_pos + 8) {
+                    dst.copy_from_slice(&new.to_le_bytes());
+                }
+            }
+            _ => {
+                let fresh = encode_table_entry(old.field, old.value, at);
+                self.entry_bytes = self
+                    .entry_bytes
+                    .saturating_sub(alloc_size(slot.len()))
+                    .saturating_add(alloc_size(fresh.len()));
+                *slot = fresh;
+            }
+        }
+        if let Some(old_at) = old_ttl {
+            self.expiry_remove(old_at, h);
+        }
+        if let Some(new_at) = at {
+            self.expiry_add(new_at, h);
+        }
+        true
+    }
+
+    fn expiry_add(&mut self, at: u64, h: u32) {
+        let n = self.expiries.entry((at, h)).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+
+    fn expiry_remove(&mut self, at: u64, h: u32) {
+        if let Some(n) = self.expiries.get_mut(&(at, h)) {
+            if *n > 1 {
+                *n -= 1;
+            } else {
+                self.expiries.remove(&(at, h));
+            }
+        }
+    }
+
+    fn next_expiry(&self) -> Option<u64> {
+        self.expiries.keys().next().map(|&(at, _)| at)
+    }
+
+    fn purge_expired(&mut self, now_ms: u64, budget: usize) -> usize {
+        let mut removed = 0;
+        while removed < budget {
+            let Some(&(at, h)) = self.expiries.keys().next() else {
+                break;
+            };
+            if at > now_ms {
+                break;
+            }
+            // Among fields sharing this hash32, the one(s) indexed under
+            // this expiry are the ones to delete.
+            let found = self.find_slot(h, |idx| self.entry(idx).is_some_and(|e| e.ttl == Some(at)));
+            match found {
+                Some((pos, idx)) => {
+                    self.remove_at(pos, idx, h);
+                    removed += 1;
+                }
+                None => {
+                    // Index and fields disagree (a bug elsewhere): drop the
+                    // stale key so active expiry cannot spin on it.
+                    self.expiries.remove(&(at, h));
+                }
+            }
+        }
+        removed
+    }
+
+    /// HSCAN over the sorted index. The cursor is a hash value: every field
+    /// with a hash below it has been reported. A call reports the fields
+    /// with hash >= cursor in hash order, stopping after about `count` but
+    /// never between two equal hashes (the next cursor must exclude all of
+    /// what was reported, or equal hashes could repeat forever).
+    fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8], Option<u64>)) -> u64 {
+        let Ok(from) = u32::try_from(cursor) else {
+            return 0;
+        };
+        let want = count.max(1);
+        let mut reported = 0usize;
+        let mut last_h = None;
+        let mut p = self.home(from);
+        while let Some(&s) = self.slots.get(p) {
+            p += 1;
+            if s.is_empty() || s.h < from {
+                continue;
+            }
+            if reported >= want && last_h != Some(s.h) {
+                // Nonzero: it exceeds the hash of something already reported.
+                return u64::from(s.h);
+            }
+            if let Some(e) = self.entry(s.idx) {
+                f(e.field, e.value, e.ttl);
+            }
+            reported += 1;
+            last_h = Some(s.h);
+        }
+        0
+    }
+
+    fn memory_usage(&self) -> usize {
+        // Rough per-key cost of a BTreeMap<(u64, u32), u32>: ~256-byte
+        // leaves holding 11 keys, about two-thirds full, plus inner nodes.
+        const BTREE_BYTES_PER_KEY: usize = 40;
+        alloc_size(std::mem::size_of::<Table>())
+            .saturating_add(alloc_size(
+                self.slots.capacity() * std::mem::size_of::<Slot>(),
+            ))
+            .saturating_add(alloc_size(
+                self.entries.capacity() * std::mem::size_of::<Box<[u8]>>(),
+            ))
+            .saturating_add(self.entry_bytes)
+            .saturating_add(self.expiries.len().saturating_mul(BTREE_BYTES_PER_KEY))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const L: HashLimits = HashLimits {
+        max_listpack_entries: 512,
+        max_listpack_value: 64,
+    };
+
+    fn table_of(h: &Hash) -> &Table {
+        match &h.repr {
+            Repr::Table(t) => t,
+            Repr::Compact(_) => panic!("expected a table"),
+        }
+    }
+
+    /// Checks every structural invariant of a table.
+    fn check_table(t: &Table) {
+        assert!(t.slots.len() >= t.buckets);
+        let mut prev: Option<u32> = None;
+        let mut seen = vec![false; t.entries.len()];
+        for (pos, s) in t.slots.iter().enumerate() {
+            if s.is_empty() {
+                continue;
+            }
+            if let Some(p) = prev {
+                assert!(p <= s.h, "index not sorted at {pos}");
+            }
+            prev = Some(s.h);
+            let home = t.home(s.h);
+            assert!(home <= pos, "slot before its home");
+            for q in home..pos {
+                assert!(!t.slots[q].is_empty(), "gap between home and slot");
+            }
+            let i = s.idx as usize;
+            assert!(!seen[i], "entry indexed twice");
+            seen[i] = true;
+            let e = parse_table_entry(&t.entries[i]).expect("parse");
+            assert_eq!(t.hash(e.field), s.h, "slot hash mismatch");
+        }
+        assert!(seen.iter().all(|&b| b), "entry not indexed");
+        let mut want: BTreeMap<(u64, u32), u32> = BTreeMap::new();
+        let mut bytes = 0;
+        for e in &t.entries {
+            bytes += alloc_size(e.len());
+            let p = parse_table_entry(e).expect("parse");
+            if let Some(at) = p.ttl {
+                *want.entry((at, t.hash(p.field))).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(want, t.expiries, "expiry index out of sync");
+        assert_eq!(bytes, t.entry_bytes);
+    }
+
+    fn check(h: &Hash) {
+        match &h.repr {
+            Repr::Table(t) => check_table(t),
+            Repr::Compact(c) => assert_eq!(c.iter().count(), c.header().count),
+        }
+    }
+
+    fn big_table(n: usize) -> Hash {
+        let mut h = Hash::new();
+        for i in 0..n {
+            h.set(
+                format!("field:{i}").as_bytes(),
+                format!("v{i}").as_bytes(),
+                false,
+                &L,
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn hash_is_small_and_new_is_free() {
+        assert_eq!(std::mem::size_of::<Hash>(), 16);
+        let h = Hash::new();
+        assert!(h.is_empty());
+        assert_eq!(h.len(), 0);
+        assert_eq!(h.memory_usage(), 16);
+        assert_eq!(h.encoding(), "listpack");
+        assert_eq!(h.next_expiry(), None);
+        assert_eq!(h.nth(0), None);
+    }
+
+    fn basic_ops(h: &mut Hash, limits: &HashLimits) {
+        assert!(h.set(b"a", b"1", false, limits));
+        assert!(h.set(b"b", b"2", false, limits));
+        assert!(!h.set(b"a", b"one", false, limits));
+        assert_eq!(h.get(b"a"), Some(&b"one"[..]));
+        assert_eq!(h.get(b"b"), Some(&b"2"[..]));
+        assert_eq!(h.get(b"c"), None);
+        assert!(h.contains(b"b"));
+        assert_eq!(h.len(), 2);
+        assert!(h.remove(b"a"));
+        assert!(!h.remove(b"a"));
+        assert_eq!(h.get(b"a"), None);
+        assert_eq!(h.len(), 1);
+        assert!(h.set(b"a", b"again", false, limits));
+        assert_eq!(h.len(), 2);
+        let mut all: Vec<_> = h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+        all.sort();
+        assert_eq!(
+            all,
+            vec![
+                (b"a".to_vec(), b"again".to_vec()),
+                (b"b".to_vec(), b"2".to_vec())
+            ]
+        );
+        check(h);
+    }
+
+    #[test]
+    fn set_get_overwrite_remove_compact() {
+        let mut h = Hash::new();
+        basic_ops(&mut h, &L);
+        assert_eq!(h.encoding(), "listpack");
+        // Removing everything frees the buffer.
+        assert!(h.remove(b"a"));
+        assert!(h.remove(b"b"));
+        assert!(h.is_empty());
+        assert_eq!(h.memory_usage(), 16);
+    }
+
+    #[test]
+    fn set_get_overwrite_remove_table() {
+        let tiny = HashLimits {
+            max_listpack_entries: 0,
+            max_listpack_value: 64,
+        };
+        let mut h = Hash::new();
+        basic_ops(&mut h, &tiny);
+        assert_eq!(h.encoding(), "hashtable");
+        let mut h = big_table(2000);
+        assert_eq!(h.encoding(), "hashtable");
+        for i in 0..2000 {
+            assert_eq!(
+                h.get(format!("field:{i}").as_bytes()),
+                Some(format!("v{i}").as_bytes())
+            );
+        }
+        for i in (0..2000).step_by(3) {
+            assert!(h.remove(format!("field:{i}").as_bytes()));
+        }
+        check(&h);
+        for i in 0..2000 {
+            let got = h.get(format!("field:{i}").as_bytes());
+            assert_eq!(got.is_some(), i % 3 != 0, "field {i}");
+        }
+        // Shrinks back as it empties (in place, several times).
+        for i in 0..2000 {
+            h.remove(format!("field:{i}").as_bytes());
+            if i % 50 == 0 {
+                check(&h);
+                for j in (i + 1..2000).step_by(7) {
+                    let f = format!("field:{j}");
+                    assert_eq!(h.get(f.as_bytes()).is_some(), j % 3 != 0, "{f}");
+                }
+            }
+        }
+        assert!(h.is_empty());
+        check(&h);
+        assert!(table_of(&h).buckets <= 16);
+        assert_eq!(h.encoding(), "hashtable", "no conversion back");
+    }
+
+    #[test]
+    fn converts_at_exactly_the_entry_limit() {
+        let mut h = Hash::new();
+        for i in 0..512 {
+            h.set(format!("f{i}").as_bytes(), b"v", false, &L);
+        }
+        assert_eq!(h.encoding(), "listpack");
+        assert_eq!(h.len(), 512);
+        // Overwriting at the limit does not convert.
+        assert!(!h.set(b"f0", b"w", false, &L));
+        assert_eq!(h.encoding(), "listpack");
+        assert!(h.set(b"f512", b"v", false, &L));
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.len(), 513);
+        for i in 1..513 {
+            assert_eq!(h.get(format!("f{i}").as_bytes()), Some(&b"v"[..]));
+        }
+        assert_eq!(h.get(b"f0"), Some(&b"w"[..]));
+        check(&h);
+    }
+
+    #[test]
+    fn converts_at_exactly_the_value_limit() {
+        let v64 = [b'x'; 64];
+        let v65 = [b'x'; 65];
+        let mut h = Hash::new();
+        h.set(&v64, &v64, false, &L);
+        assert_eq!(h.encoding(), "listpack");
+        // Long value on overwrite.
+        h.set(&v64, &v65, false, &L);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(&v64), Some(&v65[..]));
+        assert_eq!(h.len(), 1);
+        // Long field.
+        let mut h = Hash::new();
+        h.set(b"a", b"b", false, &L);
+        h.set(&v65, b"short", false, &L);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(b"a"), Some(&b"b"[..]));
+        assert_eq!(h.get(&v65), Some(&b"short"[..]));
+        // Long value on a new field.
+        let mut h = Hash::new();
+        h.set(b"a", &v65, false, &L);
+        assert_eq!(h.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn conversion_keeps_ttls_and_listpackex_flag() {
+        let mut h = Hash::new();
+        h.set(b"a", b"1", false, &L);
+        h.set(b"b", b"2", false, &L);
+        assert_eq!(h.encoding(), "listpack");
+        assert!(h.set_expire_at(b"a", Some(1000)));
+        assert_eq!(h.encoding(), "listpackex");
+        // HPERSIST does not turn it back.
+        assert!(h.set_expire_at(b"a", None));
+        assert_eq!(h.encoding(), "listpackex");
+        assert!(h.set_expire_at(b"a", Some(1000)));
+        h.set(b"c", &[0u8; 100], false, &L);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.expire_at(b"a"), Some(Some(1000)));
+        assert_eq!(h.expire_at(b"b"), Some(None));
+        assert_eq!(h.next_expiry(), Some(1000));
+        check(&h);
+    }
+
+    #[test]
+    fn listpackex_follows_redis() {
+        let mut h = Hash::new();
+        h.set(b"a", b"1", false, &L);
+        // HPERSIST on a plain listpack does not convert.
+        assert!(h.set_expire_at(b"a", None));
+        assert_eq!(h.encoding(), "listpack");
+        // HEXPIRE on a missing field still converts (hashTypeSetExInit).
+        assert!(!h.set_expire_at(b"zz", Some(5)));
+        assert_eq!(h.encoding(), "listpackex");
+        assert_eq!(h.get(b"a"), Some(&b"1"[..]));
+        let mut h = Hash::new();
+        h.set(b"a", b"1", false, &L);
+        h.enable_field_expiry();
+        assert_eq!(h.encoding(), "listpackex");
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.get(b"a"), Some(&b"1"[..]));
+    }
+
+    fn ttl_semantics(h: &mut Hash, limits: &HashLimits) {
+        h.set(b"f", b"1", false, limits);
+        assert_eq!(h.expire_at(b"f"), Some(None));
+        assert_eq!(h.expire_at(b"nope"), None);
+        assert!(!h.set_expire_at(b"nope", Some(1)));
+        assert!(h.set_expire_at(b"f", Some(5000)));
+        assert_eq!(h.expire_at(b"f"), Some(Some(5000)));
+        assert_eq!(h.get_with_ttl(b"f"), Some((&b"1"[..], Some(5000))));
+        // Re-arm in place.
+        assert!(h.set_expire_at(b"f", Some(7000)));
+        assert_eq!(h.expire_at(b"f"), Some(Some(7000)));
+        assert_eq!(h.next_expiry(), Some(7000));
+        // HINCRBY keeps the TTL, same and different value lengths.
+        h.set(b"f", b"2", true, limits);
+        assert_eq!(h.expire_at(b"f"), Some(Some(7000)));
+        h.set(b"f", b"200", true, limits);
+        assert_eq!(h.expire_at(b"f"), Some(Some(7000)));
+        assert_eq!(h.get(b"f"), Some(&b"200"[..]));
+        // HSET clears it.
+        h.set(b"f", b"300", false, limits);
+        assert_eq!(h.expire_at(b"f"), Some(None));
+        assert_eq!(h.next_expiry(), None);
+        // HPERSIST.
+        h.set_expire_at(b"f", Some(9));
+        assert!(h.set_expire_at(b"f", None));
+        assert_eq!(h.expire_at(b"f"), Some(None));
+        assert_eq!(h.next_expiry(), None);
+        assert_eq!(h.get(b"f"), Some(&b"300"[..]));
+        check(h);
+    }
+
+    #[test]
+    fn ttl_set_clear_keep_both_encodings() {
+        let mut h = Hash::new();
+        ttl_semantics(&mut h, &L);
+        assert_eq!(h.encoding(), "listpackex");
+        let mut h = big_table(600);
+        ttl_semantics(&mut h, &L);
+        assert_eq!(h.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn next_expiry_after_removals_and_overwrites() {
+        for n in [10, 1000] {
+            let mut h = big_table(n);
+            h.set_expire_at(b"field:3", Some(300));
+            h.set_expire_at(b"field:1", Some(100));
+            h.set_expire_at(b"field:2", Some(200));
+            assert_eq!(h.next_expiry(), Some(100));
+            h.remove(b"field:1");
+            assert_eq!(h.next_expiry(), Some(200));
+            h.set(b"field:2", b"x", false, &L);
+            assert_eq!(h.next_expiry(), Some(300));
+            h.set(b"field:3", b"x", true, &L);
+            assert_eq!(h.next_expiry(), Some(300));
+            h.set_expire_at(b"field:3", Some(50));
+            assert_eq!(h.next_expiry(), Some(50));
+            h.set_expire_at(b"field:3", None);
+            assert_eq!(h.next_expiry(), None);
+            check(&h);
+        }
+    }
+
+    #[test]
+    fn purge_compact() {
+        let mut h = Hash::new();
+        for i in 0..10u64 {
+            h.set(format!("f{i}").as_bytes(), b"v", false, &L);
+            h.set_expire_at(format!("f{i}").as_bytes(), Some(i * 10));
+        }
+        h.set(b"keep", b"v", false, &L);
+        assert_eq!(h.purge_expired(35, 2), 2);
+        assert_eq!(h.len(), 9);
+        assert_eq!(h.purge_expired(35, 100), 2);
+        assert_eq!(h.len(), 7);
+        assert_eq!(h.purge_expired(35, 100), 0);
+        assert_eq!(h.next_expiry(), Some(40));
+        assert_eq!(h.purge_expired(u64::MAX, 100), 6);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.get(b"keep"), Some(&b"v"[..]));
+        assert_eq!(h.next_expiry(), None);
+        check(&h);
+    }
+
+    #[test]
+    fn purge_large_table_in_bounded_slices() {
+        let n = 100_000;
+        let mut h = Hash::new();
+        for i in 0..n {
+            let f = format!("field:{i}");
+            h.set(f.as_bytes(), b"value", false, &L);
+            // Expiries in a scrambled order, all <= 1_000_000.
+            h.set_expire_at(f.as_bytes(), Some((i as u64 * 7919) % 1_000_000));
+        }
+        h.set(b"persistent", b"v", false, &L);
+        check(&h);
+        let mut last = 0;
+        let mut calls = 0;
+        loop {
+            let next = h.next_expiry();
+            if let Some(at) = next {
+                assert!(at >= last, "purge must go earliest first");
+                last = at;
+            }
+            let before = h.len();
+            let got = h.purge_expired(1_000_000, 1000);
+            assert!(got <= 1000);
+            assert_eq!(h.len(), before - got);
+            calls += 1;
+            if got == 0 {
+                break;
+            }
+        }
+        assert_eq!(calls, n / 1000 + 1);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.next_expiry(), None);
+        check(&h);
+        // Partial purge only takes what is due.
+        let mut h = big_table(5000);
+        for i in 0..5000u64 {
+            h.set_expire_at(format!("field:{i}").as_bytes(), Some(i));
+        }
+        assert_eq!(h.purge_expired(2499, usize::MAX), 2500);
+        assert_eq!(h.next_expiry(), Some(2500));
+        assert_eq!(h.get(b"field:2499"), None);
+        assert!(h.get(b"field:2500").is_some());
+        check(&h);
+    }
+
+    fn scan_all(h: &Hash, count: usize) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut cursor = 0;
+        loop {
+            cursor = h.scan(cursor, count, |f, _| out.push(f.to_vec()));
+            if cursor == 0 {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn scan_compact_returns_everything_at_once() {
+        let mut h = Hash::new();
+        for i in 0..100 {
+            h.set(format!("f{i}").as_bytes(), b"v", false, &L);
+        }
+        let mut n = 0;
+        assert_eq!(h.scan(0, 10, |_, _| n += 1), 0);
+        assert_eq!(n, 100);
+        // A stale cursor is ignored, as Redis does for listpacks.
+        let mut n = 0;
+        assert_eq!(h.scan(12345, 10, |_, _| n += 1), 0);
+        assert_eq!(n, 100);
+    }
+
+    #[test]
+    fn scan_table_complete_without_changes() {
+        let h = big_table(10_000);
+        let mut got = scan_all(&h, 10);
+        got.sort();
+        let before = got.len();
+        got.dedup();
+        assert_eq!(got.len(), 10_000);
+        assert!(before - got.len() < 100, "few duplicates");
+        let mut n = 0;
+        assert_eq!(h.scan(1 << 40, 10, |_, _| n += 1), 0);
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn scan_survives_growth_shrink_and_conversion() {
+        // Starts compact: a scan there finishes in one call.
+        let mut h = Hash::new();
+        for i in 0..300 {
+            h.set(format!("stable:{i}").as_bytes(), b"v", false, &L);
+        }
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        let mut cursor = h.scan(0, 10, |f, _| seen.push(f.to_vec()));
+        assert_eq!(cursor, 0);
+        assert_eq!(seen.len(), 300);
+        // Convert and restart: the table scan must survive the index growing
+        // and shrinking mid-scan.
+        for i in 0..300 {
+            h.set(format!("temp:{i}").as_bytes(), b"v", false, &L);
+        }
+        assert_eq!(h.encoding(), "hashtable");
+        seen.clear();
+        let mut round = 0;
+        loop {
+            cursor = h.scan(cursor, 20, |f, _| seen.push(f.to_vec()));
+            round += 1;
+            if cursor == 0 {
+                break;
+            }
+            // Between calls: grow a lot, then delete the churn again.
+            if round % 2 == 1 {
+                for j in 0..3000 {
+                    h.set(format!("churn:{round}:{j}").as_bytes(), b"v", false, &L);
+                }
+            } else {
+                for j in 0..3000 {
+                    h.remove(format!("churn:{}:{j}", round - 1).as_bytes());
+                }
+                for i in 0..300 {
+                    h.remove(format!("temp:{i}").as_bytes());
+                }
+            }
+            check(&h);
+        }
+        seen.sort();
+        seen.dedup();
+        for i in 0..300 {
+            let f = format!("stable:{i}").into_bytes();
+            assert!(seen.binary_search(&f).is_ok(), "missed {i}");
+        }
+    }
+
+    #[test]
+    fn binary_safe_fields() {
+        let fields: [&[u8]; 5] = [b"", b"\x00", b"\xff", b"\x00\xff\x00", b"\xff\xff"];
+        for limits in [
+            L,
+            HashLimits {
+                max_listpack_entries: 0,
+                max_listpack_value: 64,
+            },
+        ] {
+            let mut h = Hash::new();
+            for (i, f) in fields.iter().enumerate() {
+                assert!(h.set(f, &[i as u8, 0, 0xff], false, &limits));
+            }
+            assert!(h.set(b"empty-value", b"", false, &limits));
+            assert_eq!(h.len(), 6);
+            for (i, f) in fields.iter().enumerate() {
+                assert_eq!(h.get(f), Some(&[i as u8, 0, 0xff][..]));
+            }
+            assert_eq!(h.get(b"empty-value"), Some(&b""[..]));
+            assert!(h.set_expire_at(b"", Some(u64::MAX)));
+            assert_eq!(h.expire_at(b""), Some(Some(u64::MAX)));
+            assert!(h.remove(b""));
+            assert_eq!(h.get(b""), None);
+            assert_eq!(h.get(b"\x00"), Some(&[1u8, 0, 0xff][..]));
+            check(&h);
+        }
+    }
+
+    #[test]
+    fn nth_matches_iteration_order() {
+        for n in [5, 700] {
+            let h = big_table(n);
+            let all: Vec<_> = h.iter().collect();
+            assert_eq!(all.len(), n);
+            for (i, pair) in all.iter().enumerate() {
+                assert_eq!(h.nth(i), Some(*pair));
+            }
+            assert_eq!(h.nth(n), None);
+            let with_ttl: Vec<_> = h.iter_with_ttl().map(|(f, v, _)| (f, v)).collect();
+            assert_eq!(with_ttl, all);
+        }
+    }
+
+    #[test]
+    fn memory_usage_is_plausible() {
+        let mut h = Hash::new();
+        h.set(b"name", b"user123456", false, &L);
+        h.set(b"email", b"user123456@example.com", false, &L);
+        h.set(b"age", b"42", false, &L);
+        h.set(b"city", b"Berlin", false, &L);
+        h.set(b"verified", b"1", false, &L);
+        let m = h.memory_usage();
+        // 16 inline + 77 bytes of buffer rounded to 80.
+        assert!((90..=112).contains(&m), "{m}");
+        let mut big = big_table(100_000);
+        let per_field = big.memory_usage() as f64 / 100_000.0;
+        // Field ~12 bytes + value ~6: entry 32 + slot ~13 + Vec ~20.
+        assert!((40.0..100.0).contains(&per_field), "{per_field}");
+        let before = big.memory_usage();
+        for i in 0..100_000 {
+            big.set_expire_at(format!("field:{i}").as_bytes(), Some(i));
+        }
+        let with_ttl = big.memory_usage();
+        assert!(with_ttl > before + 100_000 * 30, "{before} {with_ttl}");
+        for i in 0..99_000 {
+            big.remove(format!("field:{i}").as_bytes());
+        }
+        assert!(big.memory_usage() < with_ttl / 20);
+    }
+
+    #[test]
+    fn per_hash_estimate_for_user_records() {
+        let mut total = 0usize;
+        let n = 100_000;
+        for i in 0..n {
+            let mut h = Hash::new();
+            h.set(b"name", format!("user{i}").as_bytes(), false, &L);
+            h.set(
+                b"email",
+                format!("user{i}@example.com").as_bytes(),
+                false,
+                &L,
+            );
+            h.set(b"age", b"42", false, &L);
+            h.set(b"city", b"Berlin", false, &L);
+            h.set(b"verified", b"1", false, &L);
+            total += h.memory_usage();
+        }
+        let per = total as f64 / n as f64;
+        println!("memory_usage per 5-field hash: {per:.1} bytes");
+        assert!(per < 143.0);
+    }
+
+    /// xorshift64*, so the random test needs no extra dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    #[test]
+    fn random_ops_match_a_model() {
+        for (seed, limits, keys) in [
+            (1u64, L, 40u64),
+            (
+                2,
+                HashLimits {
+                    max_listpack_entries: 16,
+                    max_listpack_value: 8,
+                },
+                40,
+            ),
+            (3, L, 3000),
+            (
+                4,
+                HashLimits {
+                    max_listpack_entries: 0,
+                    max_listpack_value: 0,
+                },
+                200,
+            ),
+        ] {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut h = Hash::new();
+            let mut model: HashMap<Vec<u8>, (Vec<u8>, Option<u64>)> = HashMap::new();
+            for step in 0..30_000 {
+                let k = format!("k{}", rng.below(keys)).into_bytes();
+                match rng.below(10) {
+                    0..=3 => {
+                        let v = vec![b'v'; rng.below(12) as usize];
+                        let keep = rng.below(2) == 0;
+                        let new = h.set(&k, &v, keep, &limits);
+                        let old = model.get(&k).cloned();
+                        assert_eq!(new, old.is_none());
+                        let ttl = if keep { old.and_then(|o| o.1) } else { None };
+                        model.insert(k, (v, ttl));
+                    }
+                    4 | 5 => assert_eq!(h.remove(&k), model.remove(&k).is_some()),
+                    6 | 7 => {
+                        let at = if rng.below(4) == 0 {
+                            None
+                        } else {
+                            Some(rng.below(1000))
+                        };
+                        let ok = h.set_expire_at(&k, at);
+                        assert_eq!(ok, model.contains_key(&k));
+                        if let Some(e) = model.get_mut(&k) {
+                            e.1 = at;
+                        }
+                    }
+                    8 => {
+                        let now = rng.below(1000);
+                        let budget = rng.below(5) as usize;
+                        let due = model
+                            .values()
+                            .filter(|e| e.1.is_some_and(|t| t <= now))
+                            .count();
+                        let got = h.purge_expired(now, budget);
+                        assert_eq!(got, due.min(budget));
+                        // Which ones went is up to the encoding; sync model.
+                        model.retain(|f, _| h.contains(f));
+                    }
+                    _ => {
+                        assert_eq!(h.get_with_ttl(&k), model.get(&k).map(|e| (&e.0[..], e.1)));
+                    }
+                }
+                assert_eq!(h.len(), model.len());
+                assert_eq!(h.next_expiry(), model.values().filter_map(|e| e.1).min());
+                if step % 1000 == 0 {
+                    check(&h);
+                    let mut got: Vec<_> = h
+                        .iter_with_ttl()
+                        .map(|(f, v, t)| (f.to_vec(), v.to_vec(), t))
+                        .collect();
+                    got.sort();
+                    let mut want: Vec<_> = model
+                        .iter()
+                        .map(|(f, e)| (f.clone(), e.0.clone(), e.1))
+                        .collect();
+                    want.sort();
+                    assert_eq!(got, want);
+                }
+            }
+            check(&h);
+        }
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0u64, 1, 127, 128, 16383, 16384, 1 << 41, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v));
+            let mut p = 0;
+            assert_eq!(read_varint(&out, &mut p), Some(v));
+            assert_eq!(p, out.len());
+        }
+        let mut p = 0;
+        assert_eq!(read_varint(&[0x80, 0x80], &mut p), None);
+        assert_eq!(alloc_size(0), 0);
+        assert_eq!(alloc_size(77), 80);
+        assert_eq!(alloc_size(129), 160);
+        assert_eq!(alloc_size(257), 320);
+    }
+}

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Side-by-side redis-benchmark runs: shardis-server against Debian's redis-server.
+
+Both servers run pinned to the same CPU (--server-cpus, default 0) and redis-benchmark to
+another (--client-cpus, default 1). Runs alternate (Shardis, Redis, Shardis, Redis, ...) for
+--rounds rounds and the medians are reported, with each server's CPU seconds per million
+operations read from /proc/PID/stat (the fair figure on a machine where the load generator
+shares the cores). With --syscalls, one extra run per server under `strace -c -f` counts system
+calls per request.
+
+Usage: scripts/bench-redis-benchmark.py [--rounds 3] [--requests 200000] [--shards 1]
+Prints a markdown table for BENCHMARKS.md.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port, proc):
+    for _ in range(500):
+        if proc.poll() is not None:
+            sys.exit(f"server exited early with status {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            time.sleep(0.02)
+    sys.exit("server did not become ready")
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process and all its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def start(kind, port, args):
+    cpus = args.server_cpus
+    if kind == "shardis":
+        cmd = [os.path.join(ROOT, "target/release/shardis-server"), "--port", str(port),
+               "--shards", str(args.shards), "--loglevel", "warning"]
+    else:
+        cmd = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+               "--loglevel", "warning"]
+    proc = subprocess.Popen(["taskset", "-c", cpus] + cmd, stdout=subprocess.DEVNULL)
+    wait_ready(port, proc)
+    return proc
+
+
+def bench(port, test, pipeline, args):
+    cmd = ["taskset", "-c", args.client_cpus, "redis-benchmark", "-p", str(port), "-t", test,
+           "-n", str(args.requests), "-c", str(args.clients), "-P", str(pipeline),
+           "-r", "100000", "-d", "32", "--csv"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        cells = [c.strip('"') for c in line.split(",")]
+        if cells and cells[0] != "test" and len(cells) > 1:
+            return float(cells[1])
+    sys.exit(f"no result from redis-benchmark: {out}")
+
+
+def syscalls_per_request(kind, args, test, pipeline):
+    port = free_port()
+    proc = start(kind, port, args)
+    trace = subprocess.Popen(["strace", "-c", "-f", "-p", str(proc.pid), "-o", "/tmp/strace.out"],
+                             stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    bench(port, test, pipeline, args)
+    trace.terminate()
+    trace.wait()
+    proc.terminate()
+    proc.wait()
+    total = 0
+    with open("/tmp/strace.out") as f:
+        for line in f:
+            if line.strip().endswith("total"):
+                total = int(line.split()[3])
+    return total / args.requests
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--requests", type=int, default=200000)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--server-cpus", default="0")
+    p.add_argument("--client-cpus", default="1")
+    p.add_argument("--tests", default="ping,set,get")
+    p.add_argument("--pipelines", default="1,16")
+    p.add_argument("--syscalls", action="store_true")
+    args = p.parse_args()
+    for tool in ["redis-server", "redis-benchmark", "taskset"] + (["strace"] if args.syscalls else []):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install -y redis-server redis-tools util-linux strace")
+    subprocess.run(["cargo", "build", "--release", "-q", "--bin", "shardis-server"], cwd=ROOT, check=True)
+
+    rows = []
+    for test in args.tests.split(","):
+        for pipeline in [int(x) for x in args.pipelines.split(",")]:
+            results = {"shardis": [], "redis": []}
+            cpu = {"shardis": [], "redis": []}
+            for _ in range(args.rounds):
+                for kind in ("shardis", "redis"):
+                    port = free_port()
+                    proc = start(kind, port, args)
+                    before = cpu_seconds(proc.pid)
+                    results[kind].append(bench(port, test, pipeline, args))
+                    cpu[kind].append((cpu_seconds(proc.pid) - before) / args.requests * 1e6)
+                    proc.terminate()
+                    proc.wait()
+            row = {
+                "test": test.upper(), "pipeline": pipeline,
+                "shardis": statistics.median(results["shardis"]),
+                "redis": statistics.median(results["redis"]),
+                "shardis_cpu": statistics.median(cpu["shardis"]),
+                "redis_cpu": statistics.median(cpu["redis"]),
+            }
+            if args.syscalls:
+                row["shardis_sys"] = syscalls_per_request("shardis", args, test, pipeline)
+                row["redis_sys"] = syscalls_per_request("redis", args, test, pipeline)
+            rows.append(row)
+            print(f"{row['test']} P{pipeline}: shardis {row['shardis']:.0f}/s, redis {row['redis']:.0f}/s",
+                  file=sys.stderr)
+
+    header = "| test | pipeline | Shardis ops/s | Redis 7.0 ops/s | ratio | Shardis CPU s / 1M ops | Redis CPU s / 1M ops | CPU ratio |"
+    if args.syscalls:
+        header += " Shardis syscalls/req | Redis syscalls/req |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for r in rows:
+        line = (f"| {r['test']} | {r['pipeline']} | {r['shardis']:,.0f} | {r['redis']:,.0f} | "
+                f"{r['shardis'] / r['redis']:.2f} | {r['shardis_cpu']:.2f} | {r['redis_cpu']:.2f} | "
+                f"{r['redis_cpu'] / r['shardis_cpu']:.2f} |")
+        if args.syscalls:
+            line += f" {r['shardis_sys']:.2f} | {r['redis_sys']:.2f} |"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

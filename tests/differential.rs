@@ -1,0 +1,210 @@
+//! Differential tests: the same commands go to Debian's redis-server and to Shardis, and the
+//! replies must be byte-identical. Skipped (with a message) where redis-server is not installed;
+//! CI installs it.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::harness::{Raw, RealRedis, Server, TOPOLOGIES};
+
+/// Sends every command to both servers and asserts equal replies.
+fn compare(redis: &mut Raw, shardis: &mut Raw, script: &[Vec<String>], context: &str) {
+    for (n, cmd) in script.iter().enumerate() {
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let want = redis.cmd(&args);
+        let got = shardis.cmd(&args);
+        assert_eq!(got, want, "{context}: command #{n} {args:?}");
+    }
+}
+
+fn script(lines: &[&str]) -> Vec<Vec<String>> {
+    lines
+        .iter()
+        .map(|l| l.split(' ').map(|w| w.replace('_', " ")).collect())
+        .collect()
+}
+
+fn with_both(test: impl Fn(&mut Raw, &mut Raw, usize)) {
+    let Some(redis) = RealRedis::start() else {
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    for shards in TOPOLOGIES {
+        let shardis = Server::start(shards, &[]);
+        let mut r = Raw::connect(redis.port);
+        assert_eq!(r.cmd(&["FLUSHALL"]), "+OK\r\n");
+        let mut s = shardis.raw();
+        test(&mut r, &mut s, shards);
+    }
+}
+
+#[test]
+fn edge_cases_match_redis() {
+    let lines = [
+        "PING",
+        "PING hello",
+        "PING a b",
+        "ECHO x",
+        "ECHO",
+        "ECHO a b",
+        "SET k v",
+        "GET k",
+        "SET k w NX",
+        "GET k",
+        "SET k w XX",
+        "GET k",
+        "SET nokey v XX",
+        "GET nokey",
+        "SET k v2 GET",
+        "SET k v3 NX GET",
+        "SET fresh v NX GET",
+        "GET fresh",
+        "SET k v EX 0",
+        "SET k v EX -1",
+        "SET k v EX abc",
+        "SET k v PX 100 EX 10",
+        "SET k v KEEPTTL EX 1",
+        "SET k v EX 10 KEEPTTL",
+        "SET k v NX XX",
+        "SET k v BOGUS",
+        "SET k v EX",
+        "SET k v EX 10 EX 20",
+        "SET k v PXAT 1",
+        "GET k",
+        "SET k v EXAT 1",
+        "EXISTS k",
+        "SET k v EX 9223372036854775807",
+        "SET k v PX 9223372036854775807",
+        "SET k v ex 100 nx",
+        "SET k v Px 100000 xx get",
+        "SET n 123",
+        "GET n",
+        "SET n 0123",
+        "GET n",
+        "SET n -0",
+        "GET n",
+        "SET n 9223372036854775808",
+        "GET n",
+        "SET sp a_b",
+        "GET sp",
+        "SET empty ",
+        "GET empty",
+        "GET nokey",
+        "DEL k n nokey",
+        "DEL k",
+        "EXISTS sp sp nokey",
+        "TYPE sp",
+        "TYPE nokey",
+        "DBSIZE",
+        "SELECT 1",
+        "DBSIZE",
+        "SET k one",
+        "SELECT 16",
+        "SELECT -1",
+        "SELECT x",
+        "SELECT 0",
+        "GET k",
+        "FLUSHDB bogus",
+        "FLUSHDB ASYNC",
+        "DBSIZE",
+        "SELECT 1",
+        "GET k",
+        "FLUSHALL SYNC",
+        "GET k",
+        "SELECT 0",
+        "NOSUCHCMD a b",
+        "nosuchcmd",
+        "GET a b",
+        "SET k",
+        "DEL",
+        "EXISTS",
+        "TYPE",
+        "DBSIZE x",
+        "CLIENT SETNAME a_b",
+        "CLIENT SETNAME ok",
+        "CLIENT GETNAME",
+        "CLIENT NOSUCH",
+        "CLIENT SETNAME",
+        "AUTH x",
+        "AUTH a b c",
+        "SELECT",
+        "CONFIG SET nosuch 1",
+        "CONFIG GET databases",
+        "CONFIG NOSUCH",
+        "COMMAND NOSUCH",
+        "SHUTDOWN ABORT",
+        "SHUTDOWN BOGUS",
+        "TIME x",
+        "HELLO 4",
+        "HELLO x",
+        "HELLO 3 BOGUS",
+    ];
+    with_both(|r, s, shards| compare(r, s, &script(&lines), &format!("{shards} shards")));
+}
+
+/// A random command over a few keys (two of them sharing a hash tag).
+fn random_command(rng: &mut StdRng) -> Vec<String> {
+    let keys = ["a", "b", "c", "{t}x", "{t}y", "user:1", "user:2"];
+    let key_from = |rng: &mut StdRng| keys[rng.random_range(0..keys.len())].to_owned();
+    let value = |rng: &mut StdRng| match rng.random_range(0..4) {
+        0 => rng.random_range(-1000i64..1000).to_string(),
+        1 => format!("v{}", rng.random_range(0..100)),
+        2 => String::new(),
+        _ => "9223372036854775807".to_owned(),
+    };
+    match rng.random_range(0..10) {
+        0..=3 => {
+            let mut cmd = vec!["SET".to_owned(), key_from(rng), value(rng)];
+            // No expiry in the past here: Redis 7.0 keeps such a key (counted by DBSIZE) until
+            // its background expiry runs, which no test can time.
+            let options = [
+                "NX",
+                "XX",
+                "GET",
+                "KEEPTTL",
+                "EX 100",
+                "PX 100000",
+                "PXAT 99999999999999",
+                "EX 0",
+                "BAD",
+            ];
+            for _ in 0..rng.random_range(0..3) {
+                cmd.extend(
+                    options[rng.random_range(0..options.len())]
+                        .split(' ')
+                        .map(str::to_owned),
+                );
+            }
+            cmd
+        }
+        4 | 5 => vec!["GET".to_owned(), key_from(rng)],
+        6 => {
+            let mut cmd = vec!["DEL".to_owned()];
+            for _ in 0..rng.random_range(1..4) {
+                cmd.push(key_from(rng));
+            }
+            cmd
+        }
+        7 => {
+            let mut cmd = vec!["EXISTS".to_owned()];
+            for _ in 0..rng.random_range(1..5) {
+                cmd.push(key_from(rng));
+            }
+            cmd
+        }
+        8 => vec!["TYPE".to_owned(), key_from(rng)],
+        _ => vec!["DBSIZE".to_owned()],
+    }
+}
+
+#[test]
+fn random_sequences_match_redis() {
+    with_both(|r, s, shards| {
+        for seed in 0..20u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let script: Vec<Vec<String>> = (0..300).map(|_| random_command(&mut rng)).collect();
+            compare(r, s, &script, &format!("seed {seed}, {shards} shards"));
+            assert_eq!(r.cmd(&["FLUSHALL"]), s.cmd(&["FLUSHALL"]));
+        }
+    });
+}
