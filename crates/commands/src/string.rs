@@ -18,6 +18,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         Some(entry) => match &entry.value {
             Value::Str(StrValue::Int(n)) => ctx.reply.bulk_integer(*n),
             Value::Str(StrValue::Raw(bytes)) => ctx.reply.bulk(bytes),
+            _ => return Err(CmdError::WrongType),
         },
     }
     Ok(())
@@ -153,6 +154,8 @@ fn reply_value(ctx: &mut Ctx<'_>, key: &[u8]) {
     match ctx.store.dbs.get(ctx.db).and_then(|db| db.get(key, now)) {
         Some(entry) => match &entry.value {
             Value::Str(s) => ctx.reply.bulk(s.as_bytes(&mut scratch)),
+            // SET ... GET checked the type before calling this.
+            _ => ctx.reply.null(),
         },
         None => ctx.reply.null(),
     }

@@ -226,6 +226,8 @@ pub static COMMANDS: &[Command] = &[
         "Returns the string value of a key."),
     row("set", -3, WRITE | DENYOOM, KEY1, Keyed(string::set), "string", "1.0.0",
         "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    // list (list.rs)
+    // hash (hash.rs)
 ];
 
 /// Finds a command by name, case-insensitively, without allocating.

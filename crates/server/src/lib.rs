@@ -163,6 +163,7 @@ pub fn run(mut config: Config) -> Result<(), StartError> {
                 let (resp_tx, resp_rx) = responses.join().await.map_err(|e| e.to_string())?;
                 let shard = Shard::new(config, req_tx, resp_tx);
                 shard.listen(req_rx, resp_rx);
+                shard.maintain();
                 if shard.id == 0 {
                     accept(&shard, &listeners, signal_fd);
                     tracing::info!(

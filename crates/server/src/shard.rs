@@ -287,6 +287,25 @@ impl Shard {
         }
     }
 
+    /// The maintenance tick: active expiry in bounded slices. After a slice that used its whole
+    /// budget it runs again at once (yielding to connections in between); otherwise it sleeps
+    /// until the next tick, like Redis's `serverCron` at `hz 10`.
+    pub fn maintain(self: &Rc<Shard>) {
+        const BUDGET: usize = 1000;
+        let shard = self.clone();
+        spawn_local(async move {
+            loop {
+                let done = shard.store.borrow_mut().active_expire(now_ms(), BUDGET);
+                if done >= BUDGET {
+                    crate::sync::yield_now().await;
+                } else {
+                    glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        })
+        .detach();
+    }
+
     /// Waits until every shard has stopped serving clients.
     pub async fn until_exit(&self) {
         self.exit.wait().await;

@@ -1,4 +1,6 @@
-//! A one-shot slot for a reply that another shard will deliver to this one.
+//! Small single-threaded synchronisation helpers for a shard's tasks.
+//!
+//! [`OneShot`] is a slot for a reply that another shard will deliver to this one.
 //!
 //! Both ends live on the same reactor thread (the reply arrives through the shard's response
 //! channel and is handed over locally), so a `RefCell` and a stored `Waker` suffice: no atomics.
@@ -47,4 +49,19 @@ impl<T> OneShot<T> {
         })
         .await
     }
+}
+
+/// Lets every other ready task of this reactor run once before the caller continues.
+pub async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
 }

@@ -9,6 +9,7 @@
 pub mod db;
 pub mod hash;
 pub mod ldouble;
+pub mod list;
 pub mod value;
 
 pub use db::{Db, Entry, Store};

@@ -1,10 +1,17 @@
 //! The value types a key can hold.
 
+use crate::hash::Hash;
+use crate::list::List;
+
 /// A value stored under a key.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Value {
     /// A Redis string (which may be stored as an integer).
     Str(StrValue),
+    /// A Redis hash, with optional per-field TTLs.
+    Hash(Hash),
+    /// A Redis list.
+    List(Box<List>),
 }
 
 impl Value {
@@ -12,21 +19,37 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
         }
     }
 
-    /// Heap and inline bytes this value uses, for `MEMORY USAGE` and `used_memory`.
+    /// What `OBJECT ENCODING` answers, as Redis would for the same value.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(StrValue::Int(_)) => "int",
+            // Redis embeds strings of up to 44 bytes in the object header.
+            Value::Str(StrValue::Raw(b)) if b.len() <= 44 => "embstr",
+            Value::Str(StrValue::Raw(_)) => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+        }
+    }
+
+    /// Heap and inline bytes this value uses, for `MEMORY USAGE`.
     pub fn memory_usage(&self) -> usize {
         std::mem::size_of::<Value>()
             + match self {
                 Value::Str(s) => s.heap_bytes(),
+                Value::Hash(h) => h.memory_usage(),
+                Value::List(l) => l.memory_usage(),
             }
     }
 }
 
 /// A string value. Strings that are canonical decimal integers are kept as integers, as Redis
 /// does (`OBJECT ENCODING` answers `int`), which saves memory and makes `INCR` cheap.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StrValue {
     /// A string whose bytes are the canonical decimal form of this integer.
     Int(i64),
