@@ -66,8 +66,13 @@ impl Db {
 
     /// Stores `value` under `key` with the given expiry, replacing any previous entry.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) {
-        let entry = Entry { value, expire_at };
-        if expire_at.is_some() {
+        self.put(key, Entry { value, expire_at });
+    }
+
+    /// Stores a whole entry (value and expiry) under `key`, replacing any previous one. Every
+    /// way of adding a key goes through here, so the expiry bookkeeping lives in one place.
+    pub fn put(&mut self, key: &[u8], entry: Entry) {
+        if entry.expire_at.is_some() {
             self.volatile += 1;
         }
         // `get_mut` first so that overwriting an existing key does not allocate a new key.
@@ -81,17 +86,19 @@ impl Db {
         }
     }
 
+    /// Removes `key` and hands its entry over, expired or not (for moving keys between shards
+    /// and databases). Every way of removing a key goes through here.
+    pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        if entry.expire_at.is_some() {
+            self.volatile -= 1;
+        }
+        Some(entry)
+    }
+
     /// Deletes `key`; true if a live key was deleted.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> bool {
-        match self.entries.remove(key) {
-            Some(entry) => {
-                if entry.expire_at.is_some() {
-                    self.volatile -= 1;
-                }
-                !entry.is_expired(now_ms)
-            }
-            None => false,
-        }
+        self.take(key).is_some_and(|entry| !entry.is_expired(now_ms))
     }
 
     /// Deletes every key.
