@@ -42,6 +42,10 @@ pub struct Ctx<'a> {
     pub reply: Reply<'a>,
     /// Settings that shape how commands store data.
     pub settings: &'a Settings,
+    /// The index of the shard running the command.
+    pub shard: usize,
+    /// How many shards there are.
+    pub shards: usize,
 }
 
 impl Ctx<'_> {

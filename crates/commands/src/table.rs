@@ -50,7 +50,16 @@ pub enum Merge {
     SumIntegers,
     /// Every part answers `+OK`; so does the whole (`FLUSHDB`).
     AllOk,
+    /// Each part answers an array with one element per key it was given; the whole is one
+    /// array in the original key order (`MGET`).
+    ByKey,
+    /// Each part answers an array; the whole is their concatenation (`KEYS`).
+    Concat,
 }
+
+/// `SCAN`-style cursors carry the shard they continue on in these high bits; the low bits are
+/// that shard's own cursor.
+pub const CURSOR_SHARD_SHIFT: u32 = 48;
 
 /// Commands that run on the connection's home shard because they act on the connection or the
 /// server rather than on keys. The server implements them.
@@ -82,6 +91,9 @@ pub enum Route {
     Split(Handler, Merge),
     /// On every shard, with the replies merged (`DBSIZE`, `FLUSHDB`).
     Broadcast(Handler, Merge),
+    /// On the shard named by the cursor in argument 1 (see [`CURSOR_SHARD_SHIFT`]); the handler
+    /// answers with the next cursor, moving on to the next shard when its own walk is done.
+    Cursor(Handler),
     /// On the connection's home shard, by the server.
     Connection(ConnCommand),
 }

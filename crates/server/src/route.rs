@@ -15,7 +15,8 @@
 
 use std::rc::Rc;
 
-use shardis_commands::{lookup, table::flag, Args, CmdError, Command, Merge, Route};
+use shardis_commands::table::{flag, CURSOR_SHARD_SHIFT};
+use shardis_commands::{lookup, Args, CmdError, Command, Merge, Route};
 use shardis_resp::{scan, Protocol, Reply, Span};
 
 use crate::client::Client;
@@ -141,7 +142,16 @@ impl Plan<'_> {
                 let call = Call { handler, db, proto };
                 let all: Vec<usize> = (0..self.shard.count).collect();
                 let parts = vec![args.iter().collect::<Vec<_>>(); all.len()];
-                self.fan_out(call, merge, &all, parts, out).await;
+                self.fan_out(call, merge, &all, parts, &[], out).await;
+                Flow::Continue
+            }
+            Route::Cursor(handler) => {
+                let call = Call { handler, db, proto };
+                // An unparsable cursor is answered (with Redis's error) by the home shard.
+                let owner = shardis_resp::parse_i64(args.get(1)).map_or(self.shard.id, |c| {
+                    (c as u64 >> CURSOR_SHARD_SHIFT) as usize % self.shard.count
+                });
+                self.single(call, owner, args, out);
                 Flow::Continue
             }
         }
@@ -199,6 +209,8 @@ impl Plan<'_> {
         let after = positions.last().map_or(args.len(), |&p| p + step);
         let mut shards: Vec<usize> = Vec::new();
         let mut parts: Vec<Vec<&[u8]>> = Vec::new();
+        // The part each key went to, in key order, to put per-key replies back in order.
+        let mut order = Vec::with_capacity(positions.len());
         for &p in &positions {
             let owner = self.shard.slots.shard_of(args.get(p));
             let i = match shards.iter().position(|&s| s == owner) {
@@ -210,21 +222,23 @@ impl Plan<'_> {
                 }
             };
             parts[i].extend((p..p + step).map(|i| args.get(i)));
+            order.push(i);
         }
         for part in &mut parts {
             part.extend((after..args.len()).map(|i| args.get(i)));
         }
-        self.fan_out(call, merge, &shards, parts, out).await;
+        self.fan_out(call, merge, &shards, parts, &order, out).await;
     }
 
     /// Runs `parts[i]` on `shards[i]` for every i, after everything queued before, and writes
-    /// the merged reply.
+    /// the merged reply (`order` gives the part of each key, for [`Merge::ByKey`]).
     async fn fan_out(
         &mut self,
         call: Call,
         merge: Merge,
         shards: &[usize],
         parts: Vec<Vec<&[u8]>>,
+        order: &[usize],
         out: &mut Vec<u8>,
     ) {
         self.flush().await;
@@ -234,21 +248,24 @@ impl Plan<'_> {
             let mut batch = RemoteBatch::default();
             batch.push(call, part.iter().copied());
             if to == self.shard.id {
-                local = Some(self.shard.run_batch(&batch));
+                local = Some((to, self.shard.run_batch(&batch)));
             } else {
-                waiting.push(self.shard.send(to, RequestBody::Exec(batch)).await);
+                waiting.push((to, self.shard.send(to, RequestBody::Exec(batch)).await));
             }
         }
         let mut answers = Vec::with_capacity(shards.len());
-        for slot in waiting {
-            answers.push(match slot.wait().await {
+        for (to, slot) in waiting {
+            let replies = match slot.wait().await {
                 ResponseBody::Exec(replies) => replies,
                 _ => Replies::default(),
-            });
+            };
+            answers.push((to, replies));
         }
         answers.extend(local);
-        let parts: Vec<&[u8]> = answers.iter().map(|r| r.get(0)).collect();
-        merge_replies(merge, &parts, &mut Reply::new(out, call.proto));
+        // Back in the order of `shards` (and so of `parts`).
+        answers.sort_by_key(|(to, _)| shards.iter().position(|s| s == to));
+        let parts: Vec<&[u8]> = answers.iter().map(|(_, r)| r.get(0)).collect();
+        merge_replies(merge, &parts, order, &mut Reply::new(out, call.proto));
     }
 
     /// Sends every open group and waits for all their replies.
@@ -296,7 +313,7 @@ fn error(out: &mut Vec<u8>, proto: Protocol, err: CmdError) {
 }
 
 /// Combines the per-shard replies of a multi-shard command.
-fn merge_replies(merge: Merge, parts: &[&[u8]], reply: &mut Reply<'_>) {
+fn merge_replies(merge: Merge, parts: &[&[u8]], order: &[usize], reply: &mut Reply<'_>) {
     if parts.iter().any(|p| p.is_empty()) {
         // A shard could not be reached (only possible while the server stops).
         reply.error("ERR a shard did not answer");
@@ -309,6 +326,26 @@ fn merge_replies(merge: Merge, parts: &[&[u8]], reply: &mut Reply<'_>) {
     match merge {
         Merge::SumIntegers => reply.integer(parts.iter().filter_map(|p| scan::integer(p)).sum()),
         Merge::AllOk => reply.ok(),
+        Merge::ByKey | Merge::Concat => {
+            let arrays: Vec<Vec<&[u8]>> = parts
+                .iter()
+                .map(|p| scan::elements(p).unwrap_or_default())
+                .collect();
+            if merge == Merge::Concat {
+                reply.array(arrays.iter().map(Vec::len).sum());
+                arrays.iter().flatten().for_each(|e| reply.raw(e));
+                return;
+            }
+            let mut next = vec![0; arrays.len()];
+            reply.array(order.len());
+            for &part in order {
+                match arrays.get(part).and_then(|a| a.get(next[part])) {
+                    Some(element) => reply.raw(element),
+                    None => reply.null(),
+                }
+                next[part] += 1;
+            }
+        }
     }
 }
 

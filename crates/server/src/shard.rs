@@ -365,6 +365,8 @@ impl Shard {
             now_ms,
             reply: Reply::new(out, call.proto),
             settings: &settings,
+            shard: self.id,
+            shards: self.count,
         };
         execute(call.handler, &mut ctx, args);
         self.counters.commands.set(self.counters.commands.get() + 1);

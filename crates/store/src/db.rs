@@ -98,7 +98,8 @@ impl Db {
 
     /// Deletes `key`; true if a live key was deleted.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> bool {
-        self.take(key).is_some_and(|entry| !entry.is_expired(now_ms))
+        self.take(key)
+            .is_some_and(|entry| !entry.is_expired(now_ms))
     }
 
     /// Deletes every key.
