@@ -244,7 +244,8 @@ pub static COMMANDS: &[Command] = &[
 
 /// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
-    static BY_NAME: LazyLock<HashMap<&'static [u8], &'static Command>> =
+    // ahash: this runs for every command, and SipHash costs several times more on short names.
+    static BY_NAME: LazyLock<HashMap<&'static [u8], &'static Command, ahash::RandomState>> =
         LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
     let mut lower = [0u8; 32];
     let lower = lower.get_mut(..name.len())?;

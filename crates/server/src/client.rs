@@ -40,8 +40,8 @@ pub struct Session {
     pub lib_ver: String,
     /// Name of the last command.
     pub last_command: &'static str,
-    /// When the last command arrived.
-    pub last_active: Instant,
+    /// When the last batch of commands arrived, in ms since the Unix epoch.
+    pub last_active_ms: u64,
 }
 
 impl Client {
@@ -62,7 +62,7 @@ impl Client {
                 lib_name: String::new(),
                 lib_ver: String::new(),
                 last_command: "NULL",
-                last_active: now,
+                last_active_ms: crate::shard::now_ms(),
             }),
             killed: Cell::new(false),
         }
@@ -96,7 +96,7 @@ impl Client {
             self.fd,
             s.name,
             self.created.elapsed().as_secs(),
-            s.last_active.elapsed().as_secs(),
+            crate::shard::now_ms().saturating_sub(s.last_active_ms) / 1000,
             s.db,
             s.last_command,
             resp,
