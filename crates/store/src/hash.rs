@@ -187,6 +187,21 @@ impl Hash {
         is_new
     }
 
+    /// Gets ready for a command about to set `fields` fields: a compact hash
+    /// converts to a table at once, sized for them, when `fields` alone is
+    /// more than it may hold, repeated fields included. Redis does the same
+    /// (`hashTypeTryConversion`), so `OBJECT ENCODING` answers alike, and a
+    /// big `HSET` builds its table without growing it step by step.
+    pub fn prepare_bulk_set(&mut self, fields: usize, limits: &HashLimits) {
+        if let Repr::Compact(c) = &self.repr {
+            if fields > limits.max_listpack_entries {
+                let capacity = c.header().count.saturating_add(fields);
+                let table = Table::from_compact(c, capacity.min(MAX_TABLE_FIELDS));
+                self.repr = Repr::Table(Box::new(table));
+            }
+        }
+    }
+
     /// Deletes `field`; returns false when it was not there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
@@ -224,9 +239,12 @@ impl Hash {
     }
 
     /// The earliest field expiry in the hash, if any field has one.
-    /// O(log n) for a table, a scan for a compact hash.
+    /// O(log n) for a table; a scan for a compact hash that has used field
+    /// expiry ("listpackex"), O(1) for one that never has (only such a hash
+    /// can hold a TTL), so commands on plain small hashes pay nothing.
     pub fn next_expiry(&self) -> Option<u64> {
         match &self.repr {
+            Repr::Compact(c) if !c.header().ex => None,
             Repr::Compact(c) => c.iter().filter_map(|e| e.ttl).min(),
             Repr::Table(t) => t.next_expiry(),
         }
@@ -323,7 +341,10 @@ impl Hash {
     /// hands it over by value, leaving an empty compact hash behind.
     fn take_table(&mut self) -> Box<Table> {
         match std::mem::take(&mut self.repr) {
-            Repr::Compact(c) => Box::new(Table::from_compact(&c)),
+            // Room for the field whose arrival triggers the conversion.
+            Repr::Compact(c) => {
+                Box::new(Table::from_compact(&c, c.header().count.saturating_add(1)))
+            }
             Repr::Table(t) => t,
         }
     }
@@ -805,9 +826,9 @@ impl Table {
         }
     }
 
-    fn from_compact(c: &Compact) -> Table {
-        // Room for the field whose arrival triggers the conversion.
-        let mut t = Table::with_capacity(c.header().count.saturating_add(1));
+    /// A table holding the fields of `c`, with room for `capacity` fields.
+    fn from_compact(c: &Compact, capacity: usize) -> Table {
+        let mut t = Table::with_capacity(capacity);
         for e in c.iter() {
             let h = t.hash(e.field);
             t.insert_new(e.field, e.value, e.ttl, h);
@@ -1513,6 +1534,20 @@ mod tests {
         let mut h = big_table(600);
         ttl_semantics(&mut h, &L);
         assert_eq!(h.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn prepare_bulk_set_converts_only_past_the_entry_limit() {
+        let mut h = Hash::new();
+        h.set(b"a", b"1", false, &L);
+        h.prepare_bulk_set(512, &L);
+        assert_eq!(h.encoding(), "listpack");
+        h.set_expire_at(b"a", Some(7));
+        h.prepare_bulk_set(513, &L);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get_with_ttl(b"a"), Some((&b"1"[..], Some(7))));
+        assert_eq!(h.next_expiry(), Some(7));
+        check(&h);
     }
 
     #[test]
