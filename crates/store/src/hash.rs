@@ -807,7 +807,13 @@ struct Table {
     slots: Vec<Slot>,
     /// The fields, densely packed (swap-remove on delete).
     entries: Vec<Box<[u8]>>,
-    /// `(expire_at, hash32)` → number of fields with that pair.
+    /// `(expire_at, hash32.reverse_bits())` → number of fields with that
+    /// pair. Fields that expire in the same millisecond are purged in this
+    /// order; keyed by the plain hash, a mass expiry would delete them in
+    /// index order, leaving the survivors bunched in the top of hash space,
+    /// where a shrunken index would pile them into one long cluster (every
+    /// later removal then shifting thousands of slots). Bit-reversed, the
+    /// order is by the low bits, which are spread evenly over the index.
     expiries: BTreeMap<(u64, u32), u32>,
     /// Sum of `alloc_size` over `entries`, kept so memory_usage is O(1).
     entry_bytes: usize,
@@ -1149,16 +1155,17 @@ impl Table {
     }
 
     fn expiry_add(&mut self, at: u64, h: u32) {
-        let n = self.expiries.entry((at, h)).or_insert(0);
+        let n = self.expiries.entry((at, h.reverse_bits())).or_insert(0);
         *n = n.saturating_add(1);
     }
 
     fn expiry_remove(&mut self, at: u64, h: u32) {
-        if let Some(n) = self.expiries.get_mut(&(at, h)) {
+        let key = (at, h.reverse_bits());
+        if let Some(n) = self.expiries.get_mut(&key) {
             if *n > 1 {
                 *n -= 1;
             } else {
-                self.expiries.remove(&(at, h));
+                self.expiries.remove(&key);
             }
         }
     }
@@ -1170,9 +1177,10 @@ impl Table {
     fn purge_expired(&mut self, now_ms: u64, budget: usize) -> usize {
         let mut removed = 0;
         while removed < budget {
-            let Some(&(at, h)) = self.expiries.keys().next() else {
+            let Some(&(at, reversed)) = self.expiries.keys().next() else {
                 break;
             };
+            let h = reversed.reverse_bits();
             if at > now_ms {
                 break;
             }
@@ -1187,7 +1195,7 @@ impl Table {
                 None => {
                     // Index and fields disagree (a bug elsewhere): drop the
                     // stale key so active expiry cannot spin on it.
-                    self.expiries.remove(&(at, h));
+                    self.expiries.remove(&(at, reversed));
                 }
             }
         }
@@ -1290,7 +1298,9 @@ mod tests {
             bytes += alloc_size(e.len());
             let p = parse_table_entry(e).expect("parse");
             if let Some(at) = p.ttl {
-                *want.entry((at, t.hash(p.field))).or_insert(0) += 1;
+                *want
+                    .entry((at, t.hash(p.field).reverse_bits()))
+                    .or_insert(0) += 1;
             }
         }
         assert_eq!(want, t.expiries, "expiry index out of sync");
