@@ -8,10 +8,12 @@
 //! | `protocol`    | RESP2/RESP3, inline commands, malformed input, limits, disconnects |
 //! | `server`      | INFO, CLIENT, CONFIG, COMMAND, AUTH, SHUTDOWN, signals, options    |
 //! | `differential`| the same commands sent to Redis and to Shardis, replies compared   |
+//! | `hash`        | hash commands, field TTLs, active field expiry, hash differential  |
 
 mod harness;
 
 mod differential;
+mod hash;
 mod protocol;
 mod routing;
 mod server;

@@ -13,6 +13,7 @@
 
 pub mod args;
 pub mod error;
+pub mod hash;
 pub mod keyspace;
 pub mod pattern;
 pub mod string;
@@ -23,12 +24,16 @@ pub use error::CmdError;
 pub use table::{lookup, Command, ConnCommand, Merge, Route};
 
 use shardis_resp::Reply;
+use shardis_store::hash::HashLimits;
 use shardis_store::{Db, Store};
 
 /// Settings a shard-side command may read; a copy lives in every shard and changes only
 /// through `CONFIG SET`, which updates every copy.
 #[derive(Clone, Debug, Default)]
-pub struct Settings {}
+pub struct Settings {
+    /// When a compact hash becomes a hash table (`hash-max-listpack-entries` / `-value`).
+    pub hash_limits: HashLimits,
+}
 
 /// Everything a shard-side command works with.
 pub struct Ctx<'a> {

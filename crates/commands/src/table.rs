@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::{keyspace, string, Handler};
+use crate::{hash, keyspace, string, Handler};
 
 /// Command flags, as `COMMAND INFO` names them.
 pub mod flag {
@@ -240,6 +240,62 @@ pub static COMMANDS: &[Command] = &[
         "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
     // list (list.rs)
     // hash (hash.rs)
+    row("hset", -4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hset), "hash", "2.0.0",
+        "Creates or modifies the value of a field in a hash."),
+    row("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hsetnx), "hash", "2.0.0",
+        "Sets the value of a field in a hash only when the field doesn't exist."),
+    row("hmset", -4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hmset), "hash", "2.0.0",
+        "Sets the values of multiple fields."),
+    row("hget", 3, READONLY | FAST, KEY1, Keyed(hash::hget), "hash", "2.0.0",
+        "Returns the value of a field in a hash."),
+    row("hmget", -3, READONLY | FAST, KEY1, Keyed(hash::hmget), "hash", "2.0.0",
+        "Returns the values of all fields in a hash."),
+    row("hgetall", 2, READONLY, KEY1, Keyed(hash::hgetall), "hash", "2.0.0",
+        "Returns all fields and values in a hash."),
+    row("hkeys", 2, READONLY, KEY1, Keyed(hash::hkeys), "hash", "2.0.0",
+        "Returns all fields in a hash."),
+    row("hvals", 2, READONLY, KEY1, Keyed(hash::hvals), "hash", "2.0.0",
+        "Returns all values in a hash."),
+    row("hlen", 2, READONLY | FAST, KEY1, Keyed(hash::hlen), "hash", "2.0.0",
+        "Returns the number of fields in a hash."),
+    row("hexists", 3, READONLY | FAST, KEY1, Keyed(hash::hexists), "hash", "2.0.0",
+        "Determines whether a field exists in a hash."),
+    row("hdel", -3, WRITE | FAST, KEY1, Keyed(hash::hdel), "hash", "2.0.0",
+        "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),
+    row("hstrlen", 3, READONLY | FAST, KEY1, Keyed(hash::hstrlen), "hash", "3.2.0",
+        "Returns the length of the value of a field."),
+    row("hincrby", 4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hincrby), "hash", "2.0.0",
+        "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."),
+    row("hincrbyfloat", 4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hincrbyfloat), "hash",
+        "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."),
+    row("hrandfield", -2, READONLY, KEY1, Keyed(hash::hrandfield), "hash", "6.2.0",
+        "Returns one or more random fields from a hash."),
+    row("hscan", -3, READONLY, KEY1, Keyed(hash::hscan), "hash", "2.8.0",
+        "Iterates over fields and values of a hash."),
+    row("hexpire", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hexpire), "hash", "7.4.0",
+        "Set expiry for hash field using relative time to expire (seconds)"),
+    row("hpexpire", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hpexpire), "hash", "7.4.0",
+        "Set expiry for hash field using relative time to expire (milliseconds)"),
+    row("hexpireat", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hexpireat), "hash", "7.4.0",
+        "Set expiry for hash field using an absolute Unix timestamp (seconds)"),
+    row("hpexpireat", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hpexpireat), "hash", "7.4.0",
+        "Set expiry for hash field using an absolute Unix timestamp (milliseconds)"),
+    row("httl", -5, READONLY | FAST, KEY1, Keyed(hash::httl), "hash", "7.4.0",
+        "Returns the TTL in seconds of a hash field."),
+    row("hpttl", -5, READONLY | FAST, KEY1, Keyed(hash::hpttl), "hash", "7.4.0",
+        "Returns the TTL in milliseconds of a hash field."),
+    row("hexpiretime", -5, READONLY | FAST, KEY1, Keyed(hash::hexpiretime), "hash", "7.4.0",
+        "Returns the expiration time of a hash field as a Unix timestamp, in seconds."),
+    row("hpexpiretime", -5, READONLY | FAST, KEY1, Keyed(hash::hpexpiretime), "hash", "7.4.0",
+        "Returns the expiration time of a hash field as a Unix timestamp, in msec."),
+    row("hpersist", -5, WRITE | FAST, KEY1, Keyed(hash::hpersist), "hash", "7.4.0",
+        "Removes the expiration time for each specified field"),
+    row("hgetex", -5, WRITE | FAST, KEY1, Keyed(hash::hgetex), "hash", "8.0.0",
+        "Get the value of one or more fields of a given hash key, and optionally set their expiration."),
+    row("hsetex", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hsetex), "hash", "8.0.0",
+        "Set the value of one or more fields of a given hash key, and optionally set their expiration."),
+    row("hgetdel", -5, WRITE | FAST, KEY1, Keyed(hash::hgetdel), "hash", "8.0.0",
+        "Returns the value of a field and deletes it from the hash."),
 ];
 
 /// Finds a command by name, case-insensitively, without allocating.

@@ -268,7 +268,7 @@ impl Shard {
             count,
             slots: SlotMap::even(count),
             store: RefCell::new(Store::new(config.databases)),
-            settings: RefCell::new(Settings::default()),
+            settings: RefCell::new(config.settings()),
             config: RefCell::new(config),
             clients: RefCell::default(),
             counters: Counters::default(),
@@ -502,6 +502,7 @@ impl Shard {
                 ResponseBody::Count(victims.len())
             }
             Control::Configure(config) => {
+                *self.settings.borrow_mut() = config.settings();
                 *self.config.borrow_mut() = *config;
                 ResponseBody::Done
             }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use ahash::RandomState;
 
+use crate::field_expiry::{next_field_expiry, FieldExpiries};
 use crate::value::Value;
 
 /// A key's value and its expiry.
@@ -30,6 +31,8 @@ pub struct Db {
     entries: HashMap<Box<[u8]>, Entry, RandomState>,
     /// How many entries have an expiry (INFO's `expires=`).
     volatile: usize,
+    /// Hashes with field TTLs, for active field expiry.
+    field_expiries: FieldExpiries,
 }
 
 impl Db {
@@ -76,12 +79,17 @@ impl Db {
             self.volatile += 1;
         }
         // `get_mut` first so that overwriting an existing key does not allocate a new key.
+        let new_fields_due = next_field_expiry(&entry.value);
         if let Some(old) = self.entries.get_mut(key) {
             if old.expire_at.is_some() {
                 self.volatile -= 1;
             }
+            let old_fields_due = next_field_expiry(&old.value);
+            self.field_expiries
+                .note(key, old_fields_due, new_fields_due);
             *old = entry;
         } else {
+            self.field_expiries.note(key, None, new_fields_due);
             self.entries.insert(key.into(), entry);
         }
     }
@@ -93,6 +101,8 @@ impl Db {
         if entry.expire_at.is_some() {
             self.volatile -= 1;
         }
+        self.field_expiries
+            .note(key, next_field_expiry(&entry.value), None);
         Some(entry)
     }
 
@@ -106,6 +116,7 @@ impl Db {
     pub fn clear(&mut self) {
         self.entries = HashMap::default();
         self.volatile = 0;
+        self.field_expiries.clear();
     }
 
     /// Iterates over live keys.
@@ -130,9 +141,50 @@ impl Db {
     }
 
     /// Active expiry of hash fields: deletes at most `budget` expired fields (and hashes left
-    /// empty), returns how many.
-    pub fn expire_fields(&mut self, _now_ms: u64, _budget: usize) -> usize {
-        0
+    /// empty), returns how many. Visits only hashes with due fields, earliest first, and takes
+    /// from a big hash only what the budget allows, so that a million fields expiring at once
+    /// are reclaimed over many short calls.
+    pub fn expire_fields(&mut self, now_ms: u64, budget: usize) -> usize {
+        let mut done = 0;
+        while done < budget {
+            let Some(key) = self.field_expiries.pop_due(now_ms) else {
+                break;
+            };
+            let Some(Entry {
+                value: Value::Hash(hash),
+                ..
+            }) = self.entries.get_mut(&key)
+            else {
+                continue;
+            };
+            let purged = hash.purge_expired(now_ms, budget - done);
+            done += purged;
+            if hash.is_empty() {
+                // Its index entry is already gone: `take` finds no field TTLs left to unindex.
+                self.take(&key);
+            } else if let Some(next) = hash.next_expiry() {
+                self.field_expiries.requeue(key, next);
+                if purged == 0 {
+                    // Cannot happen while the index is exact; never spin if it were not.
+                    break;
+                }
+            }
+        }
+        done
+    }
+
+    /// Records that a command changed the hash at `key` in place, moving its earliest field
+    /// expiry from `before` to `after` (`None`: no field TTLs). Every in-place change to a
+    /// hash's field TTLs (setting, clearing, deleting or expiring a field that has one) must be
+    /// reported, so that active expiry finds the hash; whole values added or removed through
+    /// [`Db::put`] and [`Db::take`] are tracked by those.
+    pub fn note_field_expiry(&mut self, key: &[u8], before: Option<u64>, after: Option<u64>) {
+        self.field_expiries.note(key, before, after);
+    }
+
+    /// Number of hashes that have field TTLs.
+    pub fn field_expiry_len(&self) -> usize {
+        self.field_expiries.len()
     }
 
     fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) {
@@ -212,5 +264,42 @@ mod tests {
         ));
         assert!(db.remove(b"k", 10));
         assert!(!db.remove(b"k", 10));
+    }
+
+    fn hash_with_ttls(ttls: &[u64]) -> Value {
+        let mut h = crate::hash::Hash::new();
+        for (i, &at) in ttls.iter().enumerate() {
+            let field = format!("f{i}");
+            h.set(field.as_bytes(), b"v", false, &Default::default());
+            h.set_expire_at(field.as_bytes(), Some(at));
+        }
+        Value::Hash(h)
+    }
+
+    #[test]
+    fn put_and_take_keep_the_field_expiry_index() {
+        let mut db = Db::new();
+        db.set(b"h", hash_with_ttls(&[50, 10]), None);
+        db.set(b"plain", hash_with_ttls(&[]), None);
+        assert_eq!(db.field_expiry_len(), 1);
+        // Replaced by a value without field TTLs, then by one with them again.
+        db.set(b"h", s("x"), None);
+        assert_eq!(db.field_expiry_len(), 0);
+        db.set(b"h", hash_with_ttls(&[20]), None);
+        let moved = db.take(b"h").unwrap();
+        assert_eq!(db.field_expiry_len(), 0);
+        db.put(b"h2", moved);
+        assert_eq!(db.field_expiry_len(), 1);
+        assert_eq!(db.expire_fields(19, 100), 0);
+        // The hash emptied by expiry goes away with its index entry.
+        assert_eq!(db.expire_fields(20, 100), 1);
+        assert!(db.get(b"h2", 0).is_none());
+        assert_eq!(db.field_expiry_len(), 0);
+        db.set(b"h", hash_with_ttls(&[5, 6, 7]), None);
+        assert_eq!(db.expire_fields(6, 1), 1);
+        assert_eq!(db.expire_fields(6, 5), 1);
+        assert_eq!(db.field_expiry_len(), 1);
+        db.clear();
+        assert_eq!(db.field_expiry_len(), 0);
     }
 }
