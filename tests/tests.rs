@@ -8,6 +8,7 @@
 //! | `protocol`    | RESP2/RESP3, inline commands, malformed input, limits, disconnects |
 //! | `server`      | INFO, CLIENT, CONFIG, COMMAND, AUTH, SHUTDOWN, signals, options    |
 //! | `differential`| the same commands sent to Redis and to Shardis, replies compared   |
+//! | `transactions`| MULTI/EXEC/WATCH, atomic across shards                             |
 //! | `hash`        | hash commands, field TTLs, active field expiry, hash differential  |
 
 mod harness;
@@ -17,3 +18,4 @@ mod hash;
 mod protocol;
 mod routing;
 mod server;
+mod transactions;

@@ -21,7 +21,7 @@ pub mod table;
 
 pub use args::{Args, Cursor};
 pub use error::CmdError;
-pub use table::{lookup, Command, ConnCommand, Merge, Route};
+pub use table::{lookup, Command, ConnCommand, Merge, Route, TxCommand};
 
 use shardis_resp::Reply;
 use shardis_store::hash::HashLimits;

@@ -81,6 +81,18 @@ pub enum ConnCommand {
     Shutdown,
 }
 
+/// The transaction commands; the server's router runs them, since `EXEC` routes the commands
+/// it queued.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxCommand {
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+}
+
 /// Where a command runs.
 #[derive(Clone, Copy)]
 pub enum Route {
@@ -96,6 +108,8 @@ pub enum Route {
     Cursor(Handler),
     /// On the connection's home shard, by the server.
     Connection(ConnCommand),
+    /// A transaction command, run by the server's router.
+    Transaction(TxCommand),
 }
 
 /// One row of the table.
@@ -181,7 +195,8 @@ const fn row(
 
 use flag::*;
 use ConnCommand as C;
-use Route::{Broadcast, Connection, Keyed, Split};
+use Route::{Broadcast, Connection, Keyed, Split, Transaction};
+use TxCommand as T;
 
 const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
@@ -218,6 +233,17 @@ pub static COMMANDS: &[Command] = &[
         "2.6.0", "Returns the server time."),
     row("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection(C::Shutdown),
         "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    // transactions (run by the server's router: crates/server/src/transaction.rs)
+    row("multi", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, Transaction(T::Multi), "transactions",
+        "1.2.0", "Starts a transaction."),
+    row("exec", 1, NOSCRIPT | LOADING | STALE, NO_KEYS, Transaction(T::Exec), "transactions",
+        "1.2.0", "Executes all commands in a transaction."),
+    row("discard", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, Transaction(T::Discard),
+        "transactions", "2.0.0", "Discards a transaction."),
+    row("watch", -2, NOSCRIPT | LOADING | STALE | FAST, ALL_KEYS, Transaction(T::Watch),
+        "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction."),
+    row("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, Transaction(T::Unwatch),
+        "transactions", "2.2.0", "Forgets about watched keys of a transaction."),
     row("dbsize", 1, READONLY | FAST, NO_KEYS, Broadcast(keyspace::dbsize, Merge::SumIntegers),
         "server", "1.0.0", "Returns the number of keys in the database."),
     row("flushdb", -1, WRITE, NO_KEYS, Broadcast(keyspace::flushdb, Merge::AllOk), "server",

@@ -49,6 +49,10 @@ struct Group {
     replies: Replies,
 }
 
+mod transaction;
+
+pub use transaction::{Transaction, Watched};
+
 /// The state of the batch being routed. One lives as long as its connection, so its vectors
 /// are allocated once and reused by every batch.
 pub struct Plan {
@@ -120,21 +124,37 @@ impl Plan {
             (s.db, s.proto)
         };
         let name = args.get(0);
-        let Some(cmd) = lookup(name) else {
-            error(
-                out,
-                proto,
-                CmdError::unknown_command(name, args.iter().skip(1)),
-            );
-            return Flow::Continue;
+        let rejected = match lookup(name) {
+            None => Err(CmdError::unknown_command(name, args.iter().skip(1))),
+            Some(cmd) if !cmd.has(flag::NO_AUTH) && !client.state.borrow().authenticated => {
+                Err(CmdError::NoAuth)
+            }
+            Some(cmd) if !cmd.arity_ok(args.len()) => {
+                Err(CmdError::WrongArity(cmd.name.to_owned()))
+            }
+            Some(cmd) => Ok(cmd),
         };
-        if !cmd.has(flag::NO_AUTH) && !client.state.borrow().authenticated {
-            error(out, proto, CmdError::NoAuth);
-            return Flow::Continue;
-        }
-        if !cmd.arity_ok(args.len()) {
-            error(out, proto, CmdError::WrongArity(cmd.name.to_owned()));
-            return Flow::Continue;
+        let cmd = match rejected {
+            Ok(cmd) => cmd,
+            Err(err) => {
+                // A command rejected inside MULTI dooms the transaction (EXECABORT).
+                if let Some(tx) = client.state.borrow_mut().multi.as_mut() {
+                    tx.abort();
+                }
+                error(out, proto, err);
+                return Flow::Continue;
+            }
+        };
+        {
+            let mut state = client.state.borrow_mut();
+            if let Some(tx) = state.multi.as_mut() {
+                if !transaction::runs_inside_multi(cmd) {
+                    tx.queue(cmd, args);
+                    drop(state);
+                    Reply::new(out, proto).simple(b"QUEUED");
+                    return Flow::Continue;
+                }
+            }
         }
         client.state.borrow_mut().last_command = cmd.name;
         match cmd.route {
@@ -173,14 +193,20 @@ impl Plan {
             }
             Route::Cursor(handler) => {
                 let call = Call { handler, db, proto };
-                // An unparsable cursor is answered (with Redis's error) by the home shard.
-                let owner = shardis_resp::parse_i64(args.get(1)).map_or(self.shard.id, |c| {
-                    (c as u64 >> CURSOR_SHARD_SHIFT) as usize % self.shard.count
-                });
+                let owner = self.cursor_owner(args);
                 self.single(call, owner, args, out).await;
                 Flow::Continue
             }
+            Route::Transaction(which) => self.transaction(client, which, args, out).await,
         }
+    }
+
+    /// The shard a `SCAN`-style cursor continues on (an unparsable cursor is answered, with
+    /// Redis's error, by the home shard).
+    fn cursor_owner(&self, args: Args<'_>) -> usize {
+        shardis_resp::parse_i64(args.get(1)).map_or(self.shard.id, |c| {
+            (c as u64 >> CURSOR_SHARD_SHIFT) as usize % self.shard.count
+        })
     }
 
     /// The one shard that owns every key of the command (the home shard for a command without
@@ -231,6 +257,19 @@ impl Plan {
         args: Args<'_>,
         out: &mut Vec<u8>,
     ) {
+        let fan = self.fan(cmd, args);
+        // Earlier commands first: once we hold the shards, their messages would wait for us.
+        self.flush().await;
+        let mut locked = fan.shards.clone();
+        locked.sort_unstable();
+        let step = self.shard.lock_shards(&locked).await;
+        self.fan_out(call, merge, fan, Some(step), out).await;
+        self.shard.unlock_shards(step, &locked);
+    }
+
+    /// Cuts a `Split` command into per-shard parts, each with the keys (and the arguments that
+    /// go with them) its shard owns, in their original order.
+    fn fan<'b>(&self, cmd: &Command, args: Args<'b>) -> Fan<'b> {
         let step = cmd.step.max(1) as usize;
         let positions: Vec<usize> = cmd.key_positions(args.len()).collect();
         let first = positions.first().copied().unwrap_or(1);
@@ -256,18 +295,22 @@ impl Plan {
         for part in &mut fan.parts {
             part.extend((after..args.len()).map(|i| args.get(i)));
         }
-        // Earlier commands first: once we hold the shards, their messages would wait for us.
-        self.flush().await;
-        let mut locked = fan.shards.clone();
-        locked.sort_unstable();
-        let step = self.shard.lock_shards(&locked).await;
-        self.fan_out(call, merge, fan, Some(step), out).await;
-        self.shard.unlock_shards(step, &locked);
+        fan
     }
 
     /// A multi-key command whose keys live on several shards, run atomically by moving its
     /// entries here for the length of one step and running its ordinary handler on them.
     async fn gathered(&mut self, cmd: &Command, call: Call, args: Args<'_>, out: &mut Vec<u8>) {
+        let by_shard = self.keys_by_shard(cmd, args);
+        let locked: Vec<usize> = by_shard.iter().map(|(s, _)| *s).collect();
+        self.flush().await;
+        let step = self.shard.lock_shards(&locked).await;
+        self.gathered_in(step, by_shard, call, args, out).await;
+        self.shard.unlock_shards(step, &locked);
+    }
+
+    /// The distinct keys of a command grouped by owning shard, shards ascending.
+    fn keys_by_shard(&self, cmd: &Command, args: Args<'_>) -> Vec<(usize, Keys)> {
         let mut by_shard: Vec<(usize, Keys)> = Vec::new();
         for p in cmd.key_positions(args.len()) {
             let key = args.get(p);
@@ -284,10 +327,18 @@ impl Plan {
             }
         }
         by_shard.sort_unstable_by_key(|(s, _)| *s);
-        let locked: Vec<usize> = by_shard.iter().map(|(s, _)| *s).collect();
-        self.flush().await;
-        let step = self.shard.lock_shards(&locked).await;
+        by_shard
+    }
 
+    /// The body of [`Plan::gathered`], inside a step that already holds the shards.
+    async fn gathered_in(
+        &mut self,
+        step: u64,
+        by_shard: Vec<(usize, Keys)>,
+        call: Call,
+        args: Args<'_>,
+        out: &mut Vec<u8>,
+    ) {
         // Move the entries here.
         let mut scratch = Store::new(self.shard.config.borrow().databases);
         let mut waiting = Vec::new();
@@ -297,6 +348,7 @@ impl Plan {
                 fill(&mut scratch, call.db, keys, entries);
             } else {
                 let body = RequestBody::Take {
+                    step,
                     db: call.db,
                     keys: keys.clone(),
                 };
@@ -330,6 +382,7 @@ impl Plan {
                     .send(
                         s,
                         RequestBody::Put {
+                            step,
                             db: call.db,
                             entries,
                         },
@@ -337,7 +390,6 @@ impl Plan {
                     .await;
             }
         }
-        self.shard.unlock_shards(step, &locked);
     }
 
     /// Runs each part of `fan` on its shard and writes the merged reply; `step` is the step

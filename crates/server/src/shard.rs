@@ -151,6 +151,8 @@ pub enum RequestBody {
     Unlock(u64),
     /// Move these keys of a database out to the step's coordinator; answers `Entries`.
     Take {
+        /// The step holding the shard.
+        step: u64,
         /// Database index.
         db: usize,
         /// The keys.
@@ -158,6 +160,8 @@ pub enum RequestBody {
     },
     /// Move entries back in at the end of a step (`None`: the key must not exist).
     Put {
+        /// The step holding the shard.
+        step: u64,
         /// Database index.
         db: usize,
         /// The keys and their entries.
@@ -373,8 +377,10 @@ impl Shard {
                 return;
             }
             RequestBody::Control(op) => self.control(op),
-            RequestBody::Take { db, keys } => ResponseBody::Entries(self.take_entries(db, &keys)),
-            RequestBody::Put { db, entries } => {
+            RequestBody::Take { db, keys, .. } => {
+                ResponseBody::Entries(self.take_entries(db, &keys))
+            }
+            RequestBody::Put { db, entries, .. } => {
                 self.put_entries(db, entries);
                 ResponseBody::Done
             }

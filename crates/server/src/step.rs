@@ -52,15 +52,22 @@ impl Shard {
     /// served now.
     pub(crate) fn defer(&self, request: Request) -> Option<Request> {
         let lock = &self.lock;
-        let waits = match &request.body {
-            RequestBody::Exec(batch) => lock.holder.get().is_some_and(|h| batch.step != Some(h)),
-            RequestBody::Lock(_) => lock.holder.get().is_some(),
-            _ => false,
+        let holder = lock.holder.get();
+        let step = match &request.body {
+            RequestBody::Exec(batch) => batch.step,
+            RequestBody::Take { step, .. } | RequestBody::Put { step, .. } => Some(*step),
+            RequestBody::Lock(_) => None,
+            // Try-locks, unlocks, control messages and new connections never wait.
+            _ => return Some(request),
         };
-        // Once anything is queued, later requests queue behind it to keep their order.
+        // The step that holds the shard always gets through, or it would wait for itself.
+        if holder.is_some() && step == holder {
+            return Some(request);
+        }
+        // Anyone else waits while a step holds the shard, and also while earlier requests are
+        // still queued, so that requests keep their order.
         let queued = !lock.deferred.borrow().is_empty() || lock.draining.get();
-        if waits || (queued && matches!(request.body, RequestBody::Exec(_) | RequestBody::Lock(_)))
-        {
+        if holder.is_some() || queued {
             lock.deferred.borrow_mut().push_back(request);
             None
         } else {

@@ -17,6 +17,39 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A 64-bit digest of the value and its expiry, for `WATCH`: two digests differ whenever
+    /// the entry was changed in between (up to hash collisions, and except a change that
+    /// restores exactly the old content).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+        h.write_u64(self.expire_at.unwrap_or(u64::MAX));
+        match &self.value {
+            Value::Str(s) => {
+                h.write_u8(0);
+                h.write(s.as_bytes(&mut crate::value::itoa_buf::Buffer::new()));
+            }
+            Value::Hash(hash) => {
+                h.write_u8(1);
+                for (field, value, ttl) in hash.iter_with_ttl() {
+                    h.write_usize(field.len());
+                    h.write(field);
+                    h.write_usize(value.len());
+                    h.write(value);
+                    h.write_u64(ttl.unwrap_or(u64::MAX));
+                }
+            }
+            Value::List(list) => {
+                h.write_u8(2);
+                for item in list.items() {
+                    h.write_usize(item.len());
+                    h.write(item);
+                }
+            }
+        }
+        h.finish()
+    }
+
     /// True once the expiry time has passed. Like Redis, a key is still alive during the very
     /// millisecond it expires at.
     #[inline]
