@@ -20,8 +20,9 @@ cd "$(dirname "$0")/.."
 
 N=${N:-1000000}
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
-command -v redis-cli >/dev/null || { echo "redis-cli is missing (apt-get install redis-tools)" >&2; exit 1; }
-command -v "$REDIS_SERVER" >/dev/null || { echo "redis-server is missing (apt-get install redis-server)" >&2; exit 1; }
+# Installs Debian's redis-server and redis-tools if they are missing.
+python3 scripts/benchlib.py ensure-redis
+command -v "$REDIS_SERVER" >/dev/null || { echo "$REDIS_SERVER is missing" >&2; exit 1; }
 
 if [[ -z ${SHARDIS:-} ]]; then
     cargo build --release --quiet --bin shardis-server
