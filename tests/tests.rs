@@ -9,6 +9,7 @@
 //! | `server`      | INFO, CLIENT, CONFIG, COMMAND, AUTH, SHUTDOWN, signals, options    |
 //! | `differential`| the same commands sent to Redis and to Shardis, replies compared   |
 //! | `hash`        | hash commands, field TTLs, active field expiry, hash differential  |
+//! | `scripting`   | EVAL and friends against Redis, cross-shard scripts, CL.THROTTLE   |
 
 mod harness;
 
@@ -16,4 +17,5 @@ mod differential;
 mod hash;
 mod protocol;
 mod routing;
+mod scripting;
 mod server;
