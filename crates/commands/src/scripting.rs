@@ -649,3 +649,138 @@ pub fn script(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slots::SlotMap;
+    use crate::Settings;
+    use shardis_store::Store;
+
+    /// Runs `handler` with `line` as its arguments on shard `shard` of `shards`.
+    fn run_on(store: &mut Store, shard: usize, shards: usize, line: &[&str]) -> String {
+        let buf: Vec<u8> = line.concat().into_bytes();
+        let mut spans = Vec::new();
+        let mut at = 0;
+        for word in line {
+            spans.push(Span {
+                start: at,
+                end: at + word.len(),
+            });
+            at += word.len();
+        }
+        let args = Args::new(&buf, &spans);
+        let cmd = lookup(args.get(0)).unwrap();
+        let (Route::Keyed(handler) | Route::Broadcast(handler, _)) = cmd.route else {
+            panic!("not a scripting command");
+        };
+        let settings = Settings::default();
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            store,
+            db: 0,
+            now_ms: 1_000,
+            reply: Reply::new(&mut out, Protocol::Resp2),
+            settings: &settings,
+            shard,
+            shards,
+        };
+        execute(handler, &mut ctx, args);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn converts_replies_both_ways() {
+        let mut store = Store::new(1);
+        let run = |store: &mut Store, line: &[&str]| run_on(store, 0, 1, line);
+        assert_eq!(
+            run(
+                &mut store,
+                &["EVAL", "return {1, 2.9, -2.9, 'x', false, {ok='s'}}", "0"]
+            ),
+            "*6\r\n:1\r\n:2\r\n:-2\r\n$1\r\nx\r\n$-1\r\n+s\r\n"
+        );
+        assert_eq!(
+            run(
+                &mut store,
+                &["EVAL", "return redis.call('set', KEYS[1], 7)", "1", "k"]
+            ),
+            "+OK\r\n"
+        );
+        // The reply of a command as Lua sees it: a number, false, a status table.
+        let probe = "local s = redis.call('set', KEYS[1], 8) \
+                     return {type(redis.call('get', KEYS[1])), s.ok, \
+                             redis.call('get', 'missing') == false, \
+                             type(redis.call('hset', 'h', 'f', 'v'))}";
+        assert_eq!(
+            run(&mut store, &["EVAL", probe, "1", "k"]),
+            "*4\r\n$6\r\nstring\r\n$2\r\nOK\r\n:1\r\n$6\r\nnumber\r\n"
+        );
+    }
+
+    #[test]
+    fn keys_are_accessible_when_declared_or_local_and_not_gathered() {
+        let shards = 4;
+        let map = SlotMap::even(shards);
+        let (foo, bar) = (map.shard_of(b"foo"), map.shard_of(b"bar"));
+        assert_ne!(foo, bar);
+        let mut store = Store::new(1);
+        let get = |key: &str| format!("return redis.call('get', '{key}')");
+        let refused = "-ERR Script attempted to access a key that was not declared in KEYS";
+        // Running on foo's shard with only foo declared: its shard's keys are fine, bar is not.
+        let reply = run_on(
+            &mut store,
+            foo,
+            shards,
+            &["EVAL", &get("{foo}x"), "1", "foo"],
+        );
+        assert_eq!(reply, "$-1\r\n");
+        let reply = run_on(&mut store, foo, shards, &["EVAL", &get("bar"), "1", "foo"]);
+        assert!(reply.starts_with(refused), "{reply}");
+        // Gathered from two shards: only what was declared is here.
+        let reply = run_on(
+            &mut store,
+            foo,
+            shards,
+            &["EVAL", &get("bar"), "2", "foo", "bar"],
+        );
+        assert_eq!(reply, "$-1\r\n");
+        let reply = run_on(
+            &mut store,
+            foo,
+            shards,
+            &["EVAL", &get("{foo}x"), "2", "foo", "bar"],
+        );
+        assert!(reply.starts_with(refused), "{reply}");
+    }
+
+    #[test]
+    fn script_cache_loads_runs_and_flushes() {
+        let mut store = Store::new(1);
+        let run = |store: &mut Store, line: &[&str]| run_on(store, 0, 1, line);
+        let sha = sha1(b"return ARGV[1]");
+        assert_eq!(
+            run(&mut store, &["SCRIPT", "LOAD", "return ARGV[1]"]),
+            format!("$40\r\n{sha}\r\n")
+        );
+        assert_eq!(
+            run(&mut store, &["EVALSHA_RO", &sha, "0", "hi"]),
+            "$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            run(&mut store, &["SCRIPT", "EXISTS", &sha, "x"]),
+            "*2\r\n:1\r\n:0\r\n"
+        );
+        assert_eq!(run(&mut store, &["SCRIPT", "FLUSH"]), "+OK\r\n");
+        assert_eq!(
+            run(&mut store, &["EVALSHA", &sha, "0", "hi"]),
+            "-NOSCRIPT No matching script. Please use EVAL.\r\n"
+        );
+        // EVAL caches what it runs.
+        assert_eq!(
+            run(&mut store, &["EVAL", "return ARGV[1]", "0", "a"]),
+            "$1\r\na\r\n"
+        );
+        assert_eq!(run(&mut store, &["EVALSHA", &sha, "0", "b"]), "$1\r\nb\r\n");
+    }
+}

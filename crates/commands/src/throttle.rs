@@ -139,7 +139,8 @@ mod tests {
         let start = 1_700_000_000 * SEC;
         let mut tat = None;
         // (offset ms, quantity, limited, remaining, reset_after ns, retry_after ns)
-        let cases: &[(i128, i64, bool, i64, i128, Option<i128>)] = &[
+        type Case = (i128, i64, bool, i64, i128, Option<i128>);
+        let cases: &[Case] = &[
             (0, 6, true, 5, 0, None),
             (0, 1, false, 4, SEC, None),
             (0, 1, false, 3, 2 * SEC, None),
