@@ -2,23 +2,8 @@
 //! redis-server 7.0 byte for byte, rate-limiter scripts, scripts whose keys live on several
 //! shards, and the script cache.
 
-use crate::harness::{Raw, RealRedis, Server, TOPOLOGIES};
-
-/// Runs `test` against Redis and against Shardis at every topology.
-fn with_both(test: impl Fn(&mut Raw, &mut Raw, usize)) {
-    let Some(redis) = RealRedis::start() else {
-        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-        return;
-    };
-    for shards in TOPOLOGIES {
-        let shardis = Server::start(shards, &[]);
-        let mut r = Raw::connect(redis.port);
-        assert_eq!(r.cmd(&["FLUSHALL"]), "+OK\r\n");
-        assert_eq!(r.cmd(&["SCRIPT", "FLUSH"]), "+OK\r\n");
-        let mut s = shardis.raw();
-        test(&mut r, &mut s, shards);
-    }
-}
+use crate::differential::with_both;
+use crate::harness::{Raw, Server, TOPOLOGIES};
 
 fn compare(redis: &mut Raw, shardis: &mut Raw, commands: &[&[&str]], shards: usize) {
     for (n, args) in commands.iter().enumerate() {
