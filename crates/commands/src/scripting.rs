@@ -44,6 +44,9 @@ use crate::{execute, Args, CmdError, Ctx};
 const PRELUDE: &str = r#"
 local sha1hex, log, error_text = ...
 local lua_pcall, setmetatable, error, tostring, type, unpack = pcall, setmetatable, error, tostring, type, unpack
+local lua_rawset, lua_rawget, lua_loadstring, setfenv = rawset, rawget, loadstring, setfenv
+-- Each read-only view, mapped to the table it shows.
+local shown = {}
 
 local function readonly(t, strict)
   local index = t
@@ -56,11 +59,26 @@ local function readonly(t, strict)
       return v
     end
   end
-  return setmetatable({}, {
+  local view = setmetatable({}, {
     __index = index,
     __newindex = function() error("Attempt to modify a readonly table", 2) end,
-    __metatable = false,
+    __metatable = {},
   })
+  shown[view] = t
+  return view
+end
+
+-- The raw functions must not get around a read-only view either.
+local function rawset_(t, k, v)
+  if shown[t] then error("Attempt to modify a readonly table", 0) end
+  return lua_rawset(t, k, v)
+end
+local function rawget_(t, k)
+  return lua_rawget(shown[t] or t, k)
+end
+local function setmetatable_(t, mt)
+  if shown[t] then error("Attempt to modify a readonly table", 0) end
+  return setmetatable(t, mt)
 end
 
 local redis = {
@@ -90,8 +108,20 @@ for _, name in ipairs({ "loadfile", "dofile", "print", "setfenv", "getfenv", "mo
   _G[name] = nil
 end
 _G.pcall = pcall_
+_G.rawset = rawset_
+_G.rawget = rawget_
+_G.setmetatable = setmetatable_
 _G.redis = readonly(redis, false)
-return readonly(_G, true), _G, redis
+local env = readonly(_G, true)
+-- Code that a script loads sees the same protected globals.
+_G.loadstring = function(...)
+  local f, err = lua_loadstring(...)
+  if f then setfenv(f, env) end
+  return f, err
+end
+local globals = _G
+globals._G = env
+return env, globals, redis
 "#;
 
 /// One shard's Lua state and script cache.
