@@ -309,7 +309,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         ));
     }
     let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
-    if numkeys > args.len() - 3 {
+    if numkeys > args.len().saturating_sub(3) {
         return Err(CmdError::Other(
             "ERR Number of keys can't be greater than number of args".to_owned(),
         ));
