@@ -24,7 +24,8 @@ fn script(lines: &[&str]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn with_both(test: impl Fn(&mut Raw, &mut Raw, usize)) {
+/// Runs `test` against a fresh Redis and against Shardis at every topology.
+pub(crate) fn with_both(test: impl Fn(&mut Raw, &mut Raw, usize)) {
     let Some(redis) = RealRedis::start() else {
         eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
         return;

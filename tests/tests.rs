@@ -10,6 +10,7 @@
 //! | `differential`| the same commands sent to Redis and to Shardis, replies compared   |
 //! | `transactions`| MULTI/EXEC/WATCH, atomic across shards                             |
 //! | `hash`        | hash commands, field TTLs, active field expiry, hash differential  |
+//! | `scripting`   | EVAL and friends against Redis, cross-shard scripts, CL.THROTTLE   |
 
 mod harness;
 
@@ -17,5 +18,6 @@ mod differential;
 mod hash;
 mod protocol;
 mod routing;
+mod scripting;
 mod server;
 mod transactions;

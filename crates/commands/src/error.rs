@@ -71,6 +71,8 @@ pub enum CmdError {
     ConflictingExpiry,
     /// A reply that would exceed what one command may produce, for the named command.
     ReplyTooLarge(&'static str),
+    /// `EVALSHA` of a script this shard does not have.
+    NoScript,
     /// Any other error, with its full text (code included).
     Other(String),
 }
@@ -137,6 +139,7 @@ impl fmt::Display for CmdError {
             CmdError::ReplyTooLarge(cmd) => {
                 write!(f, "ERR the reply of '{cmd}' would be too large")
             }
+            CmdError::NoScript => f.write_str("NOSCRIPT No matching script. Please use EVAL."),
             CmdError::Other(text) => f.write_str(text),
         }
     }

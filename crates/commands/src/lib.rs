@@ -16,8 +16,11 @@ pub mod error;
 pub mod hash;
 pub mod keyspace;
 pub mod pattern;
+pub mod scripting;
+pub mod slots;
 pub mod string;
 pub mod table;
+pub mod throttle;
 
 pub use args::{Args, Cursor};
 pub use error::CmdError;

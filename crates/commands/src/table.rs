@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::{hash, keyspace, string, Handler};
+use crate::{hash, keyspace, scripting, string, throttle, Args, Handler};
 
 /// Command flags, as `COMMAND INFO` names them.
 pub mod flag {
@@ -27,6 +27,9 @@ pub mod flag {
     pub const NOSCRIPT: u32 = 1 << 8;
     /// Non-deterministic output.
     pub const RANDOM: u32 = 1 << 9;
+    /// The keys are not at fixed positions: argument 2 counts them and they follow it (the
+    /// `EVAL` family's `script numkeys key... arg...`).
+    pub const MOVABLEKEYS: u32 = 1 << 10;
 
     /// Every flag with its Redis name, in the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -40,6 +43,7 @@ pub mod flag {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 
@@ -55,6 +59,11 @@ pub enum Merge {
     ByKey,
     /// Each part answers an array; the whole is their concatenation (`KEYS`).
     Concat,
+    /// Every shard answers alike (`SCRIPT LOAD`'s sha, `SCRIPT FLUSH`'s `+OK`) and the first
+    /// answer stands, except that arrays of integers keep each element's minimum (`SCRIPT
+    /// EXISTS` answers 1 only for a script that every shard has, so `EVALSHA` finds it from any
+    /// connection).
+    Same,
 }
 
 /// `SCAN`-style cursors carry the shard they continue on in these high bits; the low bits are
@@ -153,17 +162,27 @@ impl Command {
         self.flags & flag != 0
     }
 
-    /// The positions of the key arguments in a call with `argc` arguments.
-    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
-        let first = self.first_key.max(0) as usize;
-        let last = if self.last_key < 0 {
-            (argc as i64 + i64::from(self.last_key)).max(0) as usize
+    /// The positions of the key arguments in `args`. For [`flag::MOVABLEKEYS`] commands they
+    /// follow the count in argument 2; an invalid count yields no keys (the handler answers it).
+    pub fn key_positions(&self, args: Args<'_>) -> impl Iterator<Item = usize> {
+        let argc = args.len();
+        let (first, end, step) = if self.has(MOVABLEKEYS) {
+            let count = shardis_resp::parse_i64(args.get(2))
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n <= argc.saturating_sub(3))
+                .unwrap_or(0);
+            (3, 3 + count, 1)
+        } else if self.first_key <= 0 {
+            (0, 0, 1)
         } else {
-            (self.last_key as usize).min(argc.saturating_sub(1))
+            let last = if self.last_key < 0 {
+                (argc as i64 + i64::from(self.last_key)).max(0) as usize
+            } else {
+                (self.last_key as usize).min(argc.saturating_sub(1))
+            };
+            (self.first_key as usize, last + 1, self.step.max(1) as usize)
         };
-        let step = self.step.max(1) as usize;
-        let none = self.first_key <= 0;
-        (first..=last).step_by(step).filter(move |_| !none)
+        (first..end).step_by(step)
     }
 }
 
@@ -264,6 +283,22 @@ pub static COMMANDS: &[Command] = &[
         "Returns the string value of a key."),
     row("set", -3, WRITE | DENYOOM, KEY1, Keyed(string::set), "string", "1.0.0",
         "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    // scripting (scripting.rs)
+    row("eval", -3, NOSCRIPT | MOVABLEKEYS, NO_KEYS, Keyed(scripting::eval), "scripting",
+        "2.6.0", "Executes a server-side Lua script."),
+    row("evalsha", -3, NOSCRIPT | MOVABLEKEYS, NO_KEYS, Keyed(scripting::evalsha), "scripting",
+        "2.6.0", "Executes a server-side Lua script by SHA1 digest."),
+    row("eval_ro", -3, NOSCRIPT | READONLY | MOVABLEKEYS, NO_KEYS, Keyed(scripting::eval_ro),
+        "scripting", "7.0.0", "Executes a read-only server-side Lua script."),
+    row("evalsha_ro", -3, NOSCRIPT | READONLY | MOVABLEKEYS, NO_KEYS,
+        Keyed(scripting::evalsha_ro), "scripting", "7.0.0",
+        "Executes a read-only server-side Lua script by SHA1 digest."),
+    row("script", -2, NOSCRIPT, NO_KEYS, Broadcast(scripting::script, Merge::Same), "scripting",
+        "2.6.0", "A container for Lua scripts management commands."),
+    // rate limiting (throttle.rs)
+    row("cl.throttle", -5, WRITE | DENYOOM | FAST, KEY1, Keyed(throttle::throttle),
+        "ratelimit", "redis-cell 0.3.0",
+        "Rate-limits an action with the generic cell rate algorithm (redis-cell's command)."),
     // list (list.rs)
     // hash (hash.rs)
     row("hset", -4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hset), "hash", "2.0.0",
@@ -359,11 +394,26 @@ mod tests {
 
     #[test]
     fn key_positions_follow_first_last_step() {
-        let del = lookup(b"del").unwrap();
-        assert_eq!(del.key_positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
-        let get = lookup(b"get").unwrap();
-        assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
-        let ping = lookup(b"ping").unwrap();
-        assert_eq!(ping.key_positions(2).count(), 0);
+        let positions = |line: &[&str]| {
+            let buf: Vec<u8> = line.concat().into_bytes();
+            let mut spans = Vec::new();
+            let mut at = 0;
+            for word in line {
+                spans.push(shardis_resp::Span {
+                    start: at,
+                    end: at + word.len(),
+                });
+                at += word.len();
+            }
+            let cmd = lookup(line[0].as_bytes()).unwrap();
+            cmd.key_positions(Args::new(&buf, &spans))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(positions(&["del", "a", "b", "c"]), vec![1, 2, 3]);
+        assert_eq!(positions(&["get", "a"]), vec![1]);
+        assert!(positions(&["ping", "x"]).is_empty());
+        assert_eq!(positions(&["eval", "s", "2", "a", "b", "c"]), vec![3, 4]);
+        assert!(positions(&["eval", "s", "3", "a", "b"]).is_empty());
+        assert!(positions(&["eval", "s", "-1", "a"]).is_empty());
     }
 }

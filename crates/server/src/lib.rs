@@ -27,7 +27,7 @@ pub mod connection;
 pub mod memory;
 pub mod route;
 pub mod shard;
-pub mod slots;
+pub use shardis_commands::slots;
 pub mod step;
 pub mod sync;
 

@@ -216,7 +216,7 @@ impl Plan {
             return Some(0);
         }
         let mut keys = cmd
-            .key_positions(args.len())
+            .key_positions(args)
             .map(|i| self.shard.slots.shard_of(args.get(i)));
         let first = keys.next().unwrap_or(self.shard.id);
         keys.all(|s| s == first).then_some(first)
@@ -271,7 +271,7 @@ impl Plan {
     /// go with them) its shard owns, in their original order.
     fn fan<'b>(&self, cmd: &Command, args: Args<'b>) -> Fan<'b> {
         let step = cmd.step.max(1) as usize;
-        let positions: Vec<usize> = cmd.key_positions(args.len()).collect();
+        let positions: Vec<usize> = cmd.key_positions(args).collect();
         let first = positions.first().copied().unwrap_or(1);
         let after = positions.last().map_or(args.len(), |&p| p + step);
         let mut fan = Fan {
@@ -312,7 +312,7 @@ impl Plan {
     /// The distinct keys of a command grouped by owning shard, shards ascending.
     fn keys_by_shard(&self, cmd: &Command, args: Args<'_>) -> Vec<(usize, Keys)> {
         let mut by_shard: Vec<(usize, Keys)> = Vec::new();
-        for p in cmd.key_positions(args.len()) {
+        for p in cmd.key_positions(args) {
             let key = args.get(p);
             let owner = self.shard.slots.shard_of(key);
             let i = match by_shard.iter().position(|(s, _)| *s == owner) {
@@ -506,6 +506,30 @@ fn merge_replies(merge: Merge, parts: &[&[u8]], order: &[usize], reply: &mut Rep
     match merge {
         Merge::SumIntegers => reply.integer(parts.iter().filter_map(|p| scan::integer(p)).sum()),
         Merge::AllOk => reply.ok(),
+        Merge::Same => {
+            let arrays: Option<Vec<Vec<i64>>> = parts
+                .iter()
+                .map(|p| {
+                    scan::elements(p)?
+                        .iter()
+                        .map(|e| scan::integer(e))
+                        .collect()
+                })
+                .collect();
+            match arrays.as_deref() {
+                Some([first, rest @ ..]) => {
+                    reply.array(first.len());
+                    for (i, n) in first.iter().enumerate() {
+                        let min = rest
+                            .iter()
+                            .filter_map(|a| a.get(i))
+                            .fold(*n, |m, &x| m.min(x));
+                        reply.integer(min);
+                    }
+                }
+                _ => reply.raw(parts.first().copied().unwrap_or_default()),
+            }
+        }
         Merge::ByKey | Merge::Concat => {
             let arrays: Vec<Vec<&[u8]>> = parts
                 .iter()

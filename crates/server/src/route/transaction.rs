@@ -192,7 +192,7 @@ impl Plan {
                 Route::Keyed(_) | Route::Split(..) => {
                     shards.extend(
                         q.cmd
-                            .key_positions(args.len())
+                            .key_positions(args)
                             .map(|p| self.shard.slots.shard_of(args.get(p))),
                     );
                 }

@@ -47,6 +47,13 @@ pub fn key_slot(key: &[u8]) -> u16 {
     crc16(hashed) & (SLOTS as u16 - 1)
 }
 
+/// The shard that owns `slot` when the slots are split evenly over `shards` (see
+/// [`SlotMap::even`]); shard-side code that needs a key's owner, such as a script checking its
+/// keys, uses this without a table.
+pub fn even_owner(slot: usize, shards: usize) -> u16 {
+    (slot * shards.max(1) / SLOTS) as u16
+}
+
 /// The owner of every slot.
 #[derive(Clone, Debug)]
 pub struct SlotMap {
@@ -57,9 +64,7 @@ impl SlotMap {
     /// Splits the slots into `shards` contiguous, nearly equal ranges.
     pub fn even(shards: usize) -> SlotMap {
         let shards = shards.max(1);
-        let owner = (0..SLOTS)
-            .map(|slot| (slot * shards / SLOTS) as u16)
-            .collect();
+        let owner = (0..SLOTS).map(|slot| even_owner(slot, shards)).collect();
         SlotMap { owner }
     }
 

@@ -1,0 +1,382 @@
+//! Lua scripting and `CL.THROTTLE`: conversions, errors and the sandbox compared with Debian's
+//! redis-server 7.0 byte for byte, rate-limiter scripts, scripts whose keys live on several
+//! shards, and the script cache.
+
+use crate::differential::with_both;
+use crate::harness::{Raw, Server, TOPOLOGIES};
+
+fn compare(redis: &mut Raw, shardis: &mut Raw, commands: &[&[&str]], shards: usize) {
+    for (n, args) in commands.iter().enumerate() {
+        let want = redis.cmd(args);
+        let got = shardis.cmd(args);
+        assert_eq!(got, want, "{shards} shards: command #{n} {args:?}");
+    }
+}
+
+#[test]
+fn conversions_match_redis() {
+    with_both(|r, s, shards| {
+        compare(
+            r,
+            s,
+            &[
+                &["EVAL", "return 1", "0"],
+                &["EVAL", "return 3.99", "0"],
+                &["EVAL", "return -3.99", "0"],
+                &["EVAL", "return 0.5", "0"],
+                &["EVAL", "return 'abc'", "0"],
+                &["EVAL", "return true", "0"],
+                &["EVAL", "return false", "0"],
+                &["EVAL", "return nil", "0"],
+                &["EVAL", "return {1,2,3.7,'x',nil,5}", "0"],
+                &["EVAL", "return {true,false,{ok='a'},{err='b'}}", "0"],
+                &["EVAL", "return {1, {2, {3}}, 'x'}", "0"],
+                &["EVAL", "local t = {} t[1]='a' t[3]='c' return t", "0"],
+                &["EVAL", "return {ok='FINE'}", "0"],
+                &["EVAL", "return {err='MY error'}", "0"],
+                &["EVAL", "return redis.status_reply('FINE')", "0"],
+                &["EVAL", "return redis.error_reply('My Error')", "0"],
+                &["EVAL", "return tostring(1e20)", "0"],
+                &["EVAL", "return redis.sha1hex('')", "0"],
+                &["EVAL", "return redis.sha1hex('hello world')", "0"],
+                &[
+                    "EVAL",
+                    "return KEYS[1]..ARGV[1]..#KEYS..#ARGV",
+                    "1",
+                    "k",
+                    "a",
+                ],
+                &["EVAL", "return redis.call('set', KEYS[1], 3.25)", "1", "k"],
+                &["EVAL", "return redis.call('get', KEYS[1])", "1", "k"],
+                &[
+                    "EVAL",
+                    "return redis.call('set', KEYS[1], 10, 'GET')",
+                    "1",
+                    "k",
+                ],
+                &[
+                    "EVAL",
+                    "return redis.call('get', KEYS[1]) == false",
+                    "1",
+                    "nokey",
+                ],
+                &[
+                    "EVAL",
+                    "return redis.call('hset', KEYS[1], 'a', '1', 'b', 2)",
+                    "1",
+                    "h",
+                ],
+                &["EVAL", "return redis.call('hgetall', KEYS[1])", "1", "h"],
+                &[
+                    "EVAL",
+                    "return redis.call('hincrby', KEYS[1], 'a', 5)",
+                    "1",
+                    "h",
+                ],
+                &["EVAL", "return redis.call('type', KEYS[1])", "1", "h"],
+                &["EVAL", "return redis.call('ping')", "0"],
+                &["EVAL", "return redis.call('echo', 'x')", "0"],
+                &["EVAL", "return redis.pcall('hget', KEYS[1], 'x')", "1", "k"],
+                &[
+                    "EVAL",
+                    "return type(redis.pcall('hget', KEYS[1], 'x'))",
+                    "1",
+                    "k",
+                ],
+                &[
+                    "EVAL",
+                    "local ok, e = pcall(redis.call, 'nosuch') return e",
+                    "0",
+                ],
+                &["EVAL", "return {pcall(error, 'x')}", "0"],
+                &["EVAL", "return type(loadstring)", "0"],
+                &["EVAL", "return type(unpack)", "0"],
+                &["EVAL", "return type(string.format)", "0"],
+                &[
+                    "EVAL",
+                    "return redis.log(redis.LOG_WARNING, 'from a test')",
+                    "0",
+                ],
+            ],
+            shards,
+        );
+    });
+}
+
+#[test]
+fn resp3_clients_get_resp3_nulls() {
+    with_both(|r, s, shards| {
+        for raw in [&mut *r, &mut *s] {
+            raw.cmd(&["HELLO", "3"]);
+        }
+        compare(
+            r,
+            s,
+            &[
+                &["EVAL", "return nil", "0"],
+                &["EVAL", "return {1, false, 'x'}", "0"],
+                &["EVAL", "return true", "0"],
+                &[
+                    "EVAL",
+                    "return redis.call('hgetall', KEYS[1])",
+                    "1",
+                    "nokey",
+                ],
+            ],
+            shards,
+        );
+    });
+}
+
+#[test]
+fn errors_match_redis() {
+    with_both(|r, s, shards| {
+        compare(
+            r,
+            s,
+            &[
+                &["SET", "s", "v"],
+                &["EVAL", "return redis.call('nosuch')", "0"],
+                &["EVAL", "redis.call('nosuch') return 1", "0"],
+                &["EVAL", "return redis.call('get')", "0"],
+                &["EVAL", "return redis.call('hget', KEYS[1], 'x')", "1", "s"],
+                &["EVAL", "return redis.call()", "0"],
+                &["EVAL", "return redis.call({})", "0"],
+                &["EVAL", "return redis.call('get', {})", "0"],
+                &["EVAL", "return redis.call('eval', 'return 1', '0')", "0"],
+                &["EVAL", "return redis.call('config', 'get', 'x')", "0"],
+                &["EVAL", "\n\nerror('deep')", "0"],
+                &["EVAL", "error({err='MYERR custom'})", "0"],
+                &["EVAL", "return 'abc", "0"],
+                &["EVAL", "return 1", "-1"],
+                &["EVAL", "return 1", "2", "a"],
+                &["EVAL", "return 1", "x"],
+                &["EVAL"],
+                &["EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"],
+                &["EVALSHA", "abc", "0"],
+                &[
+                    "EVAL_RO",
+                    "return redis.call('set', KEYS[1], 'b')",
+                    "1",
+                    "a",
+                ],
+                &["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "s"],
+                &["SCRIPT", "FLUSH", "x"],
+                &["SCRIPT", "NOPE"],
+                &["SCRIPT", "LOAD", "return '"],
+                &["SCRIPT", "LOAD"],
+            ],
+            shards,
+        );
+    });
+}
+
+#[test]
+fn sandbox_matches_redis() {
+    with_both(|r, s, shards| {
+        compare(
+            r,
+            s,
+            &[
+                &["EVAL", "x = 1", "0"],
+                &["EVAL", "redis = 1", "0"],
+                &["EVAL", "redis.call = 1", "0"],
+                &["EVAL", "return os", "0"],
+                &["EVAL", "return io", "0"],
+                &["EVAL", "return type(print)", "0"],
+                &["EVAL", "return type(dofile)", "0"],
+                &["EVAL", "return type(loadfile)", "0"],
+                &["EVAL", "return type(require)", "0"],
+                &["EVAL", "return type(setfenv)", "0"],
+                &["EVAL", "return type(getfenv)", "0"],
+                &["EVAL", "return type(module)", "0"],
+                &["EVAL", "return type(debug)", "0"],
+                &["EVAL", "return type(newproxy)", "0"],
+                &["EVAL", "return nosuchglobal", "0"],
+                &["EVAL", "_G.x = 1", "0"],
+                &["EVAL", "rawset(_G, 'x', 1)", "0"],
+                &["EVAL", "rawset(redis, 'x', 1)", "0"],
+                &["EVAL", "setmetatable(_G, nil)", "0"],
+                &["EVAL", "return getmetatable(_G)", "0"],
+                &["EVAL", "return rawget(_G, 'redis') ~= nil", "0"],
+                &["EVAL", "return type(_G)", "0"],
+                &[
+                    "EVAL",
+                    "local t = {} rawset(t, 1, 'ok') return setmetatable(t, nil)",
+                    "0",
+                ],
+                &[
+                    "EVAL",
+                    "local ok, e = pcall(loadstring('y = 1')) return e",
+                    "0",
+                ],
+                &["EVAL", "return loadstring('return ARGV[1]')()", "0", "a"],
+            ],
+            shards,
+        );
+    });
+}
+
+/// The usual rate limiters written as scripts give Redis's answers. The time is an argument so
+/// both servers see the same clock.
+#[test]
+fn rate_limiter_scripts_match_redis() {
+    const FIXED_WINDOW: &str = "\
+        local n = redis.call('GET', KEYS[1]) \
+        if not n then redis.call('SET', KEYS[1], 1, 'PX', ARGV[2]) return {1, 1} end \
+        if tonumber(n) >= tonumber(ARGV[1]) then return {0, tonumber(n)} end \
+        redis.call('SET', KEYS[1], n + 1, 'KEEPTTL') \
+        return {1, n + 1}";
+    const TOKEN_BUCKET: &str = "\
+        local capacity, rate, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) \
+        local state = redis.call('HMGET', KEYS[1], 'tokens', 'at') \
+        local tokens = tonumber(state[1]) or capacity \
+        local at = tonumber(state[2]) or now \
+        tokens = math.min(capacity, tokens + (now - at) * rate / 1000) \
+        local allowed = 0 \
+        if tokens >= 1 then tokens = tokens - 1 allowed = 1 end \
+        redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now) \
+        return {allowed, math.floor(tokens), tostring(tokens)}";
+    with_both(|r, s, shards| {
+        let mut commands: Vec<Vec<String>> = Vec::new();
+        for _ in 0..7 {
+            commands.push(
+                ["EVAL", FIXED_WINDOW, "1", "fw:{user1}", "5", "60000"]
+                    .map(String::from)
+                    .to_vec(),
+            );
+        }
+        for now in [1000, 1000, 1000, 1200, 1250, 3000, 3001, 3002, 3003, 9000] {
+            let now = now.to_string();
+            commands.push(
+                ["EVAL", TOKEN_BUCKET, "1", "tb:{user1}", "3", "2", &now]
+                    .map(String::from)
+                    .to_vec(),
+            );
+        }
+        let commands: Vec<Vec<&str>> = commands
+            .iter()
+            .map(|c| c.iter().map(String::as_str).collect())
+            .collect();
+        let commands: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
+        compare(r, s, &commands, shards);
+    });
+}
+
+#[test]
+fn keys_on_several_shards_run_on_one() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut raw = server.raw();
+        let swap = "local a = redis.call('GET', KEYS[1]) \
+                    redis.call('SET', KEYS[1], redis.call('GET', KEYS[2])) \
+                    redis.call('SET', KEYS[2], a) \
+                    return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])}";
+        // foo, bar and baz live on different shards when there are 4.
+        assert_eq!(raw.cmd(&["SET", "foo", "1"]), "+OK\r\n");
+        assert_eq!(raw.cmd(&["SET", "bar", "2"]), "+OK\r\n");
+        assert_eq!(
+            raw.cmd(&["EVAL", swap, "2", "foo", "bar"]),
+            "*2\r\n$1\r\n2\r\n$1\r\n1\r\n"
+        );
+        assert_eq!(raw.cmd(&["GET", "foo"]), "$1\r\n2\r\n");
+        assert_eq!(raw.cmd(&["GET", "bar"]), "$1\r\n1\r\n");
+        // A key the script did not declare is refused when another shard owns it.
+        let sneaky = raw.cmd(&["EVAL", "return redis.call('GET', 'baz')", "1", "foo"]);
+        let undeclared = raw.cmd(&["EVAL", "return redis.call('GET', 'foo')", "2", "bar", "baz"]);
+        if shards == 1 {
+            assert_eq!(sneaky, "$-1\r\n");
+            assert_eq!(undeclared, "$1\r\n2\r\n");
+        } else {
+            for reply in [sneaky, undeclared] {
+                assert!(
+                    reply.starts_with(
+                        "-ERR Script attempted to access a key that was not declared in KEYS \
+                         and lives on another shard script: "
+                    ),
+                    "{reply}"
+                );
+            }
+        }
+        // Keys sharing a hash tag, or a shard, may be used without declaring them.
+        assert_eq!(
+            raw.cmd(&[
+                "EVAL",
+                "return redis.call('SET', '{foo}2', 'x')",
+                "1",
+                "foo"
+            ]),
+            "+OK\r\n"
+        );
+    }
+}
+
+#[test]
+fn script_cache_and_evalsha() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut raw = server.raw();
+        let sha = "a0c38691e7a5be5d3e4b7a3fc3abd2a18c2a5d0a";
+        let loaded = "4a2267357833227dd98abdedb8cf24b15a986445";
+        assert_eq!(
+            raw.cmd(&["SCRIPT", "LOAD", "return KEYS[1]"]),
+            format!("$40\r\n{loaded}\r\n")
+        );
+        // Loaded scripts are on every shard, whichever shard the keys route to.
+        for key in ["foo", "bar", "baz", "qux"] {
+            assert_eq!(
+                raw.cmd(&["EVALSHA", loaded, "1", key]),
+                format!("$3\r\n{key}\r\n")
+            );
+            assert_eq!(
+                raw.cmd(&["EVALSHA", &loaded.to_uppercase(), "1", key]),
+                format!("$3\r\n{key}\r\n")
+            );
+        }
+        assert_eq!(
+            raw.cmd(&["SCRIPT", "EXISTS", loaded, sha]),
+            "*2\r\n:1\r\n:0\r\n"
+        );
+        assert_eq!(raw.cmd(&["SCRIPT", "FLUSH", "ASYNC"]), "+OK\r\n");
+        assert_eq!(
+            raw.cmd(&["EVALSHA", loaded, "1", "foo"]),
+            "-NOSCRIPT No matching script. Please use EVAL.\r\n"
+        );
+        assert_eq!(raw.cmd(&["SCRIPT", "EXISTS", loaded]), "*1\r\n:0\r\n");
+    }
+}
+
+#[test]
+fn throttle_limits_bursts() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut raw = server.raw();
+        // 1 action per 100 s with a burst of 3 (limit 4): four pass, the fifth waits.
+        for remaining in (0..4).rev() {
+            let reply = raw.cmd(&["CL.THROTTLE", "user:1", "3", "1", "100"]);
+            let want = format!("*5\r\n:0\r\n:4\r\n:{remaining}\r\n:-1\r\n:");
+            assert!(reply.starts_with(&want), "{reply}");
+        }
+        let reply = raw.cmd(&["CL.THROTTLE", "user:1", "3", "1", "100"]);
+        // Whole seconds, truncated: 100 s to retry and 400 s to reset, less the time the
+        // calls took (under a second).
+        let timely =
+            ["99\r\n:399", "100\r\n:400"].map(|t| format!("*5\r\n:1\r\n:4\r\n:0\r\n:{t}\r\n"));
+        assert!(timely.contains(&reply), "{reply}");
+        // A quantity above the burst can never pass: no retry time.
+        let reply = raw.cmd(&["CL.THROTTLE", "user:2", "3", "1", "100", "5"]);
+        assert_eq!(reply, "*5\r\n:1\r\n:4\r\n:4\r\n:-1\r\n:0\r\n");
+        assert_eq!(
+            raw.cmd(&["CL.THROTTLE", "user:3", "x", "1", "100"]),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["CL.THROTTLE", "user:3", "1", "0", "100"]),
+            "-ERR value is out of range\r\n"
+        );
+        raw.cmd(&["HSET", "h", "a", "1"]);
+        assert!(raw
+            .cmd(&["CL.THROTTLE", "h", "1", "1", "1"])
+            .starts_with("-WRONGTYPE"));
+    }
+}
