@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod hash;
+pub mod index;
 pub mod ldouble;
 pub mod list;
 pub mod value;
