@@ -14,6 +14,8 @@ pub enum CmdError {
     NotFloat,
     /// Arithmetic would leave the 64-bit range.
     Overflow,
+    /// `DECRBY key -9223372036854775808`: the decrement itself cannot be negated.
+    DecrementOverflow,
     /// Options that are unknown, missing or in conflict.
     Syntax,
     /// The command needs a key that does not exist.
@@ -35,6 +37,36 @@ pub enum CmdError {
     DbIndexOutOfRange,
     /// A client that has not authenticated sent a command that needs it.
     NoAuth,
+    /// A `SCAN` cursor that is not an unsigned 64-bit number.
+    InvalidCursor,
+    /// A float increment whose result is not finite (`INCRBYFLOAT`).
+    NanOrInfinity,
+    /// A negative offset (`SETRANGE`).
+    OffsetOutOfRange,
+    /// A string would pass `proto-max-bulk-len` (`APPEND`, `SETRANGE`).
+    StringTooLong,
+    /// An index past the end of a list (`LSET`).
+    IndexOutOfRange,
+    /// A count that must be positive is not (`LPOP key count`).
+    NotPositive,
+    /// `RENAME`-like commands asked to move a key onto itself (`COPY k k`, `MOVE k <same db>`).
+    SameObject,
+    /// `EXPIRE ... NX` combined with `XX`, `GT` or `LT`.
+    ExpireNxConflict,
+    /// `EXPIRE ... GT LT`.
+    ExpireGtLtConflict,
+    /// An `EXPIRE` option that does not exist; holds it as sent.
+    UnsupportedOption(String),
+    /// `SWAPDB` with a database that is not a number; holds `first` or `second`.
+    InvalidDbIndex(&'static str),
+    /// `LPOS ... RANK 0`.
+    RankZero,
+    /// A negative `COUNT` or `MAXLEN` (`LPOS`); holds the option's name.
+    CantBeNegative(&'static str),
+    /// `OBJECT FREQ` without an LFU eviction policy.
+    NoLfuPolicy,
+    /// `INCREX ... LBOUND l UBOUND u` with `l > u`.
+    BoundsConflict,
     /// Any other error, with its full text (code included).
     Other(String),
 }
@@ -48,6 +80,7 @@ impl fmt::Display for CmdError {
             CmdError::NotInteger => f.write_str("ERR value is not an integer or out of range"),
             CmdError::NotFloat => f.write_str("ERR value is not a valid float"),
             CmdError::Overflow => f.write_str("ERR increment or decrement would overflow"),
+            CmdError::DecrementOverflow => f.write_str("ERR decrement would overflow"),
             CmdError::Syntax => f.write_str("ERR syntax error"),
             CmdError::NoSuchKey => f.write_str("ERR no such key"),
             CmdError::InvalidExpireTime(cmd) => {
@@ -62,6 +95,36 @@ impl fmt::Display for CmdError {
             }
             CmdError::DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
             CmdError::NoAuth => f.write_str("NOAUTH Authentication required."),
+            CmdError::InvalidCursor => f.write_str("ERR invalid cursor"),
+            CmdError::NanOrInfinity => f.write_str("ERR increment would produce NaN or Infinity"),
+            CmdError::OffsetOutOfRange => f.write_str("ERR offset is out of range"),
+            CmdError::StringTooLong => {
+                f.write_str("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            }
+            CmdError::IndexOutOfRange => f.write_str("ERR index out of range"),
+            CmdError::NotPositive => f.write_str("ERR value is out of range, must be positive"),
+            CmdError::SameObject => f.write_str("ERR source and destination objects are the same"),
+            CmdError::ExpireNxConflict => {
+                f.write_str("ERR NX and XX, GT or LT options at the same time are not compatible")
+            }
+            CmdError::ExpireGtLtConflict => {
+                f.write_str("ERR GT and LT options at the same time are not compatible")
+            }
+            CmdError::UnsupportedOption(option) => write!(f, "ERR Unsupported option {option}"),
+            CmdError::InvalidDbIndex(which) => write!(f, "ERR invalid {which} DB index"),
+            CmdError::RankZero => f.write_str(
+                "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second \
+                 ... or use negative to start from the end of the list",
+            ),
+            CmdError::CantBeNegative(option) => write!(f, "ERR {option} can't be negative"),
+            CmdError::NoLfuPolicy => f.write_str(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
+                 Please note that when switching between policies at runtime LRU and LFU data \
+                 will take some time to adjust.",
+            ),
+            CmdError::BoundsConflict => {
+                f.write_str("ERR LBOUND must be less than or equal to UBOUND")
+            }
             CmdError::Other(text) => f.write_str(text),
         }
     }
