@@ -205,6 +205,12 @@ impl Plan<'_> {
     ) {
         let step = cmd.step.max(1) as usize;
         let positions: Vec<usize> = cmd.key_positions(args.len()).collect();
+        // `MSET k v k` would hand one shard a key without its value: refuse it whole, as the
+        // command itself would on one shard.
+        if positions.last().is_some_and(|&p| p + step > args.len()) {
+            error(out, call.proto, CmdError::WrongArity(cmd.name.to_owned()));
+            return;
+        }
         let first = positions.first().copied().unwrap_or(1);
         let after = positions.last().map_or(args.len(), |&p| p + step);
         let mut shards: Vec<usize> = Vec::new();
@@ -326,6 +332,22 @@ fn merge_replies(merge: Merge, parts: &[&[u8]], order: &[usize], reply: &mut Rep
     match merge {
         Merge::SumIntegers => reply.integer(parts.iter().filter_map(|p| scan::integer(p)).sum()),
         Merge::AllOk => reply.ok(),
+        Merge::AnyNonNull => {
+            let values: Vec<&[u8]> = parts
+                .iter()
+                .copied()
+                .filter(|p| !p.starts_with(b"$-1") && !p.starts_with(b"_"))
+                .collect();
+            // A fresh std RandomState is seeded differently each time: a cheap random pick.
+            let pick = std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                values.len(),
+            );
+            match values.get((pick % values.len().max(1) as u64) as usize) {
+                Some(value) => reply.raw(value),
+                None => reply.null(),
+            }
+        }
         Merge::ByKey | Merge::Concat => {
             let arrays: Vec<Vec<&[u8]>> = parts
                 .iter()
