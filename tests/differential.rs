@@ -17,14 +17,14 @@ fn compare(redis: &mut Raw, shardis: &mut Raw, script: &[Vec<String>], context: 
     }
 }
 
-fn script(lines: &[&str]) -> Vec<Vec<String>> {
+pub(crate) fn script(lines: &[&str]) -> Vec<Vec<String>> {
     lines
         .iter()
         .map(|l| l.split(' ').map(|w| w.replace('_', " ")).collect())
         .collect()
 }
 
-fn with_both(test: impl Fn(&mut Raw, &mut Raw, usize)) {
+pub(crate) fn with_both(test: impl Fn(&mut Raw, &mut Raw, usize)) {
     let Some(redis) = RealRedis::start() else {
         eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
         return;

@@ -8,10 +8,18 @@
 //! | `protocol`    | RESP2/RESP3, inline commands, malformed input, limits, disconnects |
 //! | `server`      | INFO, CLIENT, CONFIG, COMMAND, AUTH, SHUTDOWN, signals, options    |
 //! | `differential`| the same commands sent to Redis and to Shardis, replies compared   |
+//! | `differential_keys` | the same, for strings, counters, keyspace, expiry and lists |
+//! | `strings`     | string and counter commands, `INCREX` against its documentation   |
+//! | `keyspace`    | TTLs, active expiry, SCAN over shards, RANDOMKEY, RENAME/COPY/MOVE |
+//! | `lists`       | list commands and encodings                                       |
 
 mod harness;
 
 mod differential;
+mod differential_keys;
+mod keyspace;
+mod lists;
 mod protocol;
 mod routing;
 mod server;
+mod strings;
