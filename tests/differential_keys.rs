@@ -15,10 +15,9 @@
 //! integer). Multi-key commands that need all their keys on one shard use hash-tagged keys.
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
-use crate::differential::{script, with_both};
-use crate::harness::Raw;
+use crate::differential::{compare, random_scripts, script, with_both};
 
 /// The reply as compared: see the module docs.
 fn normalize(cmd: &[String], reply: String) -> String {
@@ -45,16 +44,6 @@ fn normalize(cmd: &[String], reply: String) -> String {
         }
         "RANDOMKEY" if reply.starts_with('$') && !reply.starts_with("$-1") => "a key".to_owned(),
         _ => reply,
-    }
-}
-
-/// Sends every command to both servers and asserts equal replies after normalizing.
-fn compare(redis: &mut Raw, shardis: &mut Raw, script: &[Vec<String>], context: &str) {
-    for (n, cmd) in script.iter().enumerate() {
-        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        let want = normalize(cmd, redis.cmd(&args));
-        let got = normalize(cmd, shardis.cmd(&args));
-        assert_eq!(got, want, "{context}: command #{n} {args:?}");
     }
 }
 
@@ -371,7 +360,15 @@ fn edge_cases_match_redis() {
         "RANDOMKEY x",
         "SCAN",
     ];
-    with_both(|r, s, shards| compare(r, s, &script(&lines), &format!("{shards} shards")));
+    with_both(|r, s, shards| {
+        compare(
+            r,
+            s,
+            &script(&lines),
+            &format!("{shards} shards"),
+            normalize,
+        );
+    });
 }
 
 /// Keys for commands on one key: spread over shards, some sharing a hash tag.
@@ -395,6 +392,19 @@ fn value(rng: &mut StdRng) -> String {
     }
 }
 
+/// `cmd` followed by up to `most` options drawn from `options` (each one or more words).
+fn with_options(
+    rng: &mut StdRng,
+    mut cmd: Vec<String>,
+    options: &[&str],
+    most: usize,
+) -> Vec<String> {
+    for _ in 0..rng.random_range(0..=most) {
+        cmd.extend(pick(rng, options).split(' ').map(str::to_owned));
+    }
+    cmd
+}
+
 fn index(rng: &mut StdRng) -> String {
     rng.random_range(-8i64..8).to_string()
 }
@@ -404,7 +414,6 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
     let key = pick(rng, &KEYS);
     let words: Vec<String> = match rng.random_range(0..40) {
         0..=2 => {
-            let mut cmd = vec!["SET".into(), key, value(rng)];
             let options = [
                 "NX",
                 "XX",
@@ -417,10 +426,8 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
                 "EX 0",
                 "BAD",
             ];
-            for _ in 0..rng.random_range(0..3) {
-                cmd.extend(pick(rng, &options).split(' ').map(str::to_owned));
-            }
-            cmd
+            let cmd = vec!["SET".into(), key, value(rng)];
+            with_options(rng, cmd, &options, 2)
         }
         3 => vec!["GET".into(), key],
         4 => vec!["SETNX".into(), key, value(rng)],
@@ -433,7 +440,6 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
         6 => vec!["GETSET".into(), key, value(rng)],
         7 => vec!["GETDEL".into(), key],
         8 => {
-            let mut cmd = vec!["GETEX".into(), key];
             let options = [
                 "PERSIST",
                 "EX 100",
@@ -442,10 +448,7 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
                 "EXAT 1",
                 "EX 0",
             ];
-            for _ in 0..rng.random_range(0..2) {
-                cmd.extend(pick(rng, &options).split(' ').map(str::to_owned));
-            }
-            cmd
+            with_options(rng, vec!["GETEX".into(), key], &options, 1)
         }
         9 => {
             let mut cmd = vec!["MGET".into()];
@@ -582,14 +585,7 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
 
 #[test]
 fn random_sequences_match_redis() {
-    with_both(|r, s, shards| {
-        for seed in 0..30u64 {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let script: Vec<Vec<String>> = (0..400).map(|_| random_command(&mut rng)).collect();
-            compare(r, s, &script, &format!("seed {seed}, {shards} shards"));
-            assert_eq!(r.cmd(&["FLUSHALL"]), s.cmd(&["FLUSHALL"]));
-        }
-    });
+    random_scripts(30, 400, random_command, normalize);
 }
 
 /// A full `SCAN` of the same keys returns the same set from both servers, whatever the order

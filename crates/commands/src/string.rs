@@ -185,6 +185,14 @@ fn set_generic(
 ) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let expire_at = option_expire_at(options.expiry, now, command)?;
+    let plain = options.condition == Condition::Always && !options.get;
+    if plain && options.expiry != Expiry::Keep && expire_at.is_none_or(|at| at >= now) {
+        // The common SET: nothing to read first, one lookup in all.
+        ctx.db()
+            .set(key, Value::Str(StrValue::from_bytes(value)), expire_at);
+        ctx.reply.ok();
+        return Ok(());
+    }
     let existing = ctx.db().get_mut(key, now);
     let found = existing.is_some();
     let old_ttl = existing.as_ref().and_then(|e| e.expire_at);

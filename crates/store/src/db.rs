@@ -18,19 +18,14 @@
 //! A key is alive until the millisecond after its `expire_at`. Lazy expiry: the `get` family
 //! never returns an expired entry, and `get_mut` deletes it. Active expiry ([`Db::expire_keys`])
 //! must find expired keys without client access and without walking a million live ones, so
-//! keys with a TTL are also listed in a B-tree ordered by `(expire_at, hash)`. It stores the
-//! key's 32-bit hash rather than the key (no key is stored twice): the index resolves the hash
-//! to the few keys that share it, and the one whose `expire_at` matches is the one. The tree is
-//! exact, earliest first, and each reclaim is O(log n), so a million keys expiring in the same
-//! millisecond are reclaimed a bounded slice at a time. Every change of a key's expiry goes
+//! keys with a TTL are also listed in an [`ExpiryIndex`] ordered by `(expire_at, hash)`, which
+//! stores hashes, not keys. It is exact, earliest first, and each reclaim is O(log n), so a
+//! million keys expiring in the same millisecond are reclaimed a bounded slice at a time. Every change of a key's expiry goes
 //! through [`Db::put`], [`Db::take`] or [`Db::set_expire_at`], which keep the tree in step.
-
-use std::collections::btree_map::Entry as TreeEntry;
-use std::collections::BTreeMap;
 
 use ahash::RandomState;
 
-use crate::index::{OrderedIndex, MAX_ENTRIES};
+use crate::index::{ExpiryIndex, OrderedIndex, MAX_ENTRIES};
 use crate::value::Value;
 
 /// A key's value and its expiry.
@@ -68,10 +63,8 @@ pub struct Db {
     index: OrderedIndex,
     /// Every key, expired or not, densely packed.
     items: Vec<Item>,
-    /// `(expire_at, hash)` of every key with an expiry → how many keys have that pair.
-    expires: BTreeMap<(u64, u32), u32>,
-    /// How many keys have an expiry (INFO's `expires=`).
-    volatile: usize,
+    /// The keys with an expiry, earliest first.
+    expires: ExpiryIndex,
     /// State of the generator behind `RANDOMKEY` (xorshift64*).
     rng: u64,
 }
@@ -84,8 +77,7 @@ impl Default for Db {
             hasher,
             index: OrderedIndex::new(),
             items: Vec::new(),
-            expires: BTreeMap::new(),
-            volatile: 0,
+            expires: ExpiryIndex::default(),
             rng,
         }
     }
@@ -113,7 +105,7 @@ impl Db {
 
     /// Keys that have an expiry.
     pub fn volatile_len(&self) -> usize {
-        self.volatile
+        self.expires.len()
     }
 
     fn hash(&self, key: &[u8]) -> u32 {
@@ -216,8 +208,7 @@ impl Db {
     pub fn clear(&mut self) {
         self.index.clear();
         self.items = Vec::new();
-        self.expires = BTreeMap::new();
-        self.volatile = 0;
+        self.expires.clear();
     }
 
     /// Iterates over live keys.
@@ -303,7 +294,7 @@ impl Db {
         let mut deleted = 0;
         // Each round deletes a key or drops a record no key matches; both count as work.
         for _ in 0..budget {
-            let Some((&(at, h), _)) = self.expires.first_key_value() else {
+            let Some((at, h)) = self.expires.first() else {
                 break;
             };
             if at >= now_ms {
@@ -320,9 +311,7 @@ impl Db {
                     self.remove_found(slot, i, h);
                     deleted += 1;
                 }
-                None => {
-                    self.expires.remove(&(at, h));
-                }
+                None => self.expires.forget(at, h),
             }
         }
         deleted
@@ -369,20 +358,13 @@ impl Db {
 
     fn list_expiry(&mut self, at: Option<u64>, h: u32) {
         if let Some(at) = at {
-            *self.expires.entry((at, h)).or_insert(0) += 1;
-            self.volatile += 1;
+            self.expires.add(at, h);
         }
     }
 
     fn unlist_expiry(&mut self, at: Option<u64>, h: u32) {
-        let Some(at) = at else { return };
-        if let TreeEntry::Occupied(mut record) = self.expires.entry((at, h)) {
-            if *record.get() > 1 {
-                *record.get_mut() -= 1;
-            } else {
-                record.remove();
-            }
-            self.volatile = self.volatile.saturating_sub(1);
+        if let Some(at) = at {
+            self.expires.remove(at, h);
         }
     }
 

@@ -1,5 +1,10 @@
-//! An ordered hash index: maps 32-bit hashes to positions in a caller's dense array, and keeps
-//! its slots sorted by hash.
+//! Indexes over a dense array of entries that has no stable positions: [`OrderedIndex`] finds
+//! entries by hash and walks them in hash order; [`ExpiryIndex`] finds the earliest expiries.
+//!
+//! # The ordered hash index
+//!
+//! [`OrderedIndex`] maps 32-bit hashes to positions in the caller's dense array and keeps its
+//! slots sorted by hash.
 //!
 //! The keyspace of a database keeps its keys densely packed in a `Vec` (so that a random key is
 //! one index away and a walk touches contiguous memory) and finds them through this index. The
@@ -15,6 +20,9 @@
 //! visited exactly once, because its hash does not change. (Redis gets the same guarantee from
 //! its reverse-binary cursor over power-of-two tables; a hash-ordered table makes it plain.)
 //! Entries sharing a hash are always visited in the same call, so a cursor never splits them.
+
+use std::collections::btree_map::Entry as TreeEntry;
+use std::collections::BTreeMap;
 
 /// One slot: a hash and the position of its entry. `idx == u32::MAX` marks an empty slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +206,67 @@ impl OrderedIndex {
     }
 }
 
+/// Entries with an expiry, ordered by `(expire_at, hash)`, earliest first.
+///
+/// It stores the entry's 32-bit hash rather than its name, so that nothing is stored twice: the
+/// [`OrderedIndex`] resolves the hash to the few entries that share it, and the one whose
+/// expiry matches is the one. Several entries may share both hash and expiry, hence a count. A
+/// B-tree keeps the index exact (no stale records to clean up in one long pass) at O(log n) per
+/// change, so active expiry can reclaim any number of due entries a bounded slice at a time.
+#[derive(Clone, Debug, Default)]
+pub struct ExpiryIndex {
+    tree: BTreeMap<(u64, u32), u32>,
+    len: usize,
+}
+
+impl ExpiryIndex {
+    /// Entries listed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no entry is listed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Lists an entry with hash `h` expiring at `at`.
+    pub fn add(&mut self, at: u64, h: u32) {
+        *self.tree.entry((at, h)).or_insert(0) += 1;
+        self.len += 1;
+    }
+
+    /// Unlists one entry with hash `h` expiring at `at`, if listed.
+    pub fn remove(&mut self, at: u64, h: u32) {
+        if let TreeEntry::Occupied(mut record) = self.tree.entry((at, h)) {
+            if *record.get() > 1 {
+                *record.get_mut() -= 1;
+            } else {
+                record.remove();
+            }
+            self.len -= 1;
+        }
+    }
+
+    /// The earliest `(expire_at, hash)` listed.
+    pub fn first(&self) -> Option<(u64, u32)> {
+        self.tree.first_key_value().map(|(&key, _)| key)
+    }
+
+    /// Drops every record of `(at, h)`: for a record no entry matches (which only a caller that
+    /// changed an expiry behind the index's back can cause), so that expiry cannot spin on it.
+    pub fn forget(&mut self, at: u64, h: u32) {
+        if let Some(count) = self.tree.remove(&(at, h)) {
+            self.len -= count as usize;
+        }
+    }
+
+    /// Unlists everything.
+    pub fn clear(&mut self) {
+        *self = ExpiryIndex::default();
+    }
+}
+
 /// Home slots for `n` entries: a power of two keeping the load at or below 4/5, where ordered
 /// linear probing still finds an entry within a cache line or two.
 fn buckets_for(n: usize) -> usize {
@@ -306,6 +375,22 @@ mod tests {
         for &(_, i) in &kept {
             assert_eq!(seen[i], 1, "entry {i}");
         }
+    }
+
+    #[test]
+    fn expiry_index_counts_and_orders() {
+        let mut e = ExpiryIndex::default();
+        e.add(20, 1);
+        e.add(10, 2);
+        e.add(10, 2);
+        assert_eq!((e.len(), e.first()), (3, Some((10, 2))));
+        e.remove(10, 2);
+        assert_eq!((e.len(), e.first()), (2, Some((10, 2))));
+        e.remove(99, 9);
+        e.forget(10, 2);
+        assert_eq!((e.len(), e.first()), (1, Some((20, 1))));
+        e.clear();
+        assert!(e.is_empty() && e.first().is_none());
     }
 
     #[test]
