@@ -279,13 +279,10 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let len = match list_mut(ctx.db(), args.get(1), now)? {
         None => 0,
         Some(list) => {
-            let pivot = list.iter().position(|e| e == args.get(3));
-            match pivot {
-                None => -1,
-                Some(i) => {
-                    list.insert(i + usize::from(after), args.get(4));
-                    list.len() as i64
-                }
+            if list.insert_at_pivot(args.get(3), args.get(4), after) {
+                list.len() as i64
+            } else {
+                -1
             }
         }
     };

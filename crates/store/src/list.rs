@@ -99,12 +99,13 @@ impl List {
         Some(e)
     }
 
-    /// Replaces the element at `index`; false if out of range.
+    /// Replaces the element at `index`; false if out of range. (Like Redis, the encoding is
+    /// checked for the new value's size even when the index turns out to be out of range.)
     pub fn set(&mut self, index: usize, value: &[u8]) -> bool {
+        self.growing(value.len());
         if index >= self.items.len() {
             return false;
         }
-        self.growing(value.len());
         if let Some(slot) = self.items.get_mut(index) {
             self.listpack_bytes =
                 self.listpack_bytes - listpack_entry_size(slot) + listpack_entry_size(value);
@@ -114,11 +115,17 @@ impl List {
         true
     }
 
-    /// Inserts `value` so that it ends up at `index` (`index <= len`).
-    pub fn insert(&mut self, index: usize, value: &[u8]) {
+    /// Inserts `value` before (or `after`) the first element equal to `pivot`; false if there
+    /// is none. (Like Redis, the encoding is checked for the new value's size first, pivot or
+    /// not.)
+    pub fn insert_at_pivot(&mut self, pivot: &[u8], value: &[u8], after: bool) -> bool {
         self.growing(value.len());
+        let Some(i) = self.items.iter().position(|e| **e == *pivot) else {
+            return false;
+        };
         self.listpack_bytes += listpack_entry_size(value);
-        self.items.insert(index, value.into());
+        self.items.insert(i + usize::from(after), value.into());
+        true
     }
 
     /// Keeps only the elements from `start` to `end` inclusive; an empty range (`start > end`)
@@ -316,5 +323,14 @@ mod tests {
         }
         l.pop(End::Head);
         assert_eq!(l.encoding(), "listpack");
+        // Redis checks the size of an insertion before it looks for the pivot or the index.
+        let huge = [b'y'; 9000];
+        assert!(!l.insert_at_pivot(b"no such pivot", &huge, true));
+        assert_eq!(l.encoding(), "quicklist");
+        let mut l = List::new();
+        l.push(End::Tail, [&b"a"[..]].into_iter());
+        assert!(!l.set(5, &huge));
+        assert_eq!(l.encoding(), "quicklist");
+        assert!(l.insert_at_pivot(b"a", b"b", true) && l.get(1) == Some(&b"b"[..]));
     }
 }
