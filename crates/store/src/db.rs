@@ -173,7 +173,9 @@ impl Db {
     }
 
     /// Removes `key` and hands its entry over, expired or not (for moving keys between shards
-    /// and databases). Every way of removing a key goes through here.
+    /// and databases). Every way of removing a key goes through here or, where the key's
+    /// position is already known (lazy and active expiry, `RANDOMKEY`), through its core
+    /// `remove_found`: per-key bookkeeping on removal belongs there.
     pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
         let h = self.hash(key);
         let (slot, i) = self.find(key, h)?;
