@@ -13,56 +13,11 @@ Prints a markdown table for BENCHMARKS.md.
 """
 
 import argparse
-import os
-import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port, proc):
-    for _ in range(500):
-        if proc.poll() is not None:
-            sys.exit(f"server exited early with status {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            time.sleep(0.02)
-    sys.exit("server did not become ready")
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds of a process and all its threads."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def start(kind, port, args):
-    cpus = args.server_cpus
-    if kind == "shardis":
-        cmd = [os.path.join(ROOT, "target/release/shardis-server"), "--port", str(port),
-               "--shards", str(args.shards), "--loglevel", "warning"]
-    else:
-        cmd = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
-               "--loglevel", "warning"]
-    proc = subprocess.Popen(["taskset", "-c", cpus] + cmd, stdout=subprocess.DEVNULL)
-    wait_ready(port, proc)
-    return proc
+from benchlib import Server, build_release, ensure_tools, median
 
 
 def bench(port, test, pipeline, args):
@@ -78,16 +33,13 @@ def bench(port, test, pipeline, args):
 
 
 def syscalls_per_request(kind, args, test, pipeline):
-    port = free_port()
-    proc = start(kind, port, args)
-    trace = subprocess.Popen(["strace", "-c", "-f", "-p", str(proc.pid), "-o", "/tmp/strace.out"],
-                             stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    bench(port, test, pipeline, args)
-    trace.terminate()
-    trace.wait()
-    proc.terminate()
-    proc.wait()
+    with Server(kind, args.server_cpus, args.shards) as server:
+        trace = subprocess.Popen(["strace", "-c", "-f", "-p", str(server.pid), "-o", "/tmp/strace.out"],
+                                 stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        bench(server.port, test, pipeline, args)
+        trace.terminate()
+        trace.wait()
     total = 0
     with open("/tmp/strace.out") as f:
         for line in f:
@@ -108,10 +60,8 @@ def main():
     p.add_argument("--pipelines", default="1,16")
     p.add_argument("--syscalls", action="store_true")
     args = p.parse_args()
-    for tool in ["redis-server", "redis-benchmark", "taskset"] + (["strace"] if args.syscalls else []):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: apt-get install -y redis-server redis-tools util-linux strace")
-    subprocess.run(["cargo", "build", "--release", "-q", "--bin", "shardis-server"], cwd=ROOT, check=True)
+    ensure_tools(["redis-server", "redis-benchmark", "taskset"] + (["strace"] if args.syscalls else []))
+    build_release(["shardis-server"])
 
     rows = []
     for test in args.tests.split(","):
@@ -120,19 +70,16 @@ def main():
             cpu = {"shardis": [], "redis": []}
             for _ in range(args.rounds):
                 for kind in ("shardis", "redis"):
-                    port = free_port()
-                    proc = start(kind, port, args)
-                    before = cpu_seconds(proc.pid)
-                    results[kind].append(bench(port, test, pipeline, args))
-                    cpu[kind].append((cpu_seconds(proc.pid) - before) / args.requests * 1e6)
-                    proc.terminate()
-                    proc.wait()
+                    with Server(kind, args.server_cpus, args.shards) as server:
+                        before = server.cpu()
+                        results[kind].append(bench(server.port, test, pipeline, args))
+                        cpu[kind].append((server.cpu() - before) / args.requests * 1e6)
             row = {
                 "test": test.upper(), "pipeline": pipeline,
-                "shardis": statistics.median(results["shardis"]),
-                "redis": statistics.median(results["redis"]),
-                "shardis_cpu": statistics.median(cpu["shardis"]),
-                "redis_cpu": statistics.median(cpu["redis"]),
+                "shardis": median(results["shardis"]),
+                "redis": median(results["redis"]),
+                "shardis_cpu": median(cpu["shardis"]),
+                "redis_cpu": median(cpu["redis"]),
             }
             if args.syscalls:
                 row["shardis_sys"] = syscalls_per_request("shardis", args, test, pipeline)

@@ -75,7 +75,6 @@ fn lmove_within_one_shard() {
 }
 
 #[test]
-#[ignore = "needs the cross-shard step"]
 fn lmove_across_shards() {
     for shards in TOPOLOGIES {
         let server = Server::start(shards, &[]);

@@ -83,7 +83,6 @@ fn mget_and_mset_span_shards() {
 }
 
 #[test]
-#[ignore = "needs the cross-shard step"]
 fn msetnx_across_shards() {
     for shards in TOPOLOGIES {
         let server = Server::start(shards, &[]);

@@ -94,7 +94,9 @@ fn as_long_double(value: &StrValue) -> Result<LongDouble, CmdError> {
 
 /// The text of a long double as Redis prints it (`%.17Lf` without trailing zeros).
 fn long_double_text(value: LongDouble) -> Result<String, CmdError> {
-    value.to_redis_string().ok_or(CmdError::NanOrInfinity)
+    value
+        .to_redis_string()
+        .ok_or(CmdError::IncrementNanOrInfinity)
 }
 
 /// Stores a float result as Redis does: a string, even when it reads as an integer.
@@ -113,7 +115,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let by = LongDouble::parse(args.get(2)).ok_or(CmdError::NotFloat)?;
     let sum = current.add(by);
     if !sum.is_finite() {
-        return Err(CmdError::NanOrInfinity);
+        return Err(CmdError::IncrementNanOrInfinity);
     }
     let text = long_double_text(sum)?;
     store_keeping_ttl(db, key, now, float_value(&text));
@@ -262,7 +264,7 @@ impl Mode {
                 };
                 let by = LongDouble::parse(by).ok_or(CmdError::NotFloat)?;
                 if !by.is_finite() {
-                    return Err(CmdError::NanOrInfinity);
+                    return Err(CmdError::IncrementNanOrInfinity);
                 }
                 Mode::Float {
                     by,
@@ -345,7 +347,7 @@ pub fn increx(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
                 let bound = if fits_low { high } else { low };
                 let applied = bound + -current;
                 if !applied.is_finite() {
-                    return Err(CmdError::NanOrInfinity);
+                    return Err(CmdError::IncrementNanOrInfinity);
                 }
                 (bound, applied, true)
             };

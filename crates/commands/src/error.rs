@@ -37,10 +37,42 @@ pub enum CmdError {
     DbIndexOutOfRange,
     /// A client that has not authenticated sent a command that needs it.
     NoAuth,
-    /// A `SCAN` cursor that is not an unsigned 64-bit number.
-    InvalidCursor,
-    /// A float increment whose result is not finite (`INCRBYFLOAT`).
+    /// A number argument is outside the range a command accepts.
+    OutOfRange,
+    /// A number argument is outside `min..=max` (Redis 7.0's wording, with the bounds).
+    OutOfRangeBetween(i64, i64),
+    /// The stored hash field value is not an integer (`HINCRBY`).
+    HashValueNotInteger,
+    /// The stored hash field value is not a float (`HINCRBYFLOAT`).
+    HashValueNotFloat,
+    /// An increment argument is NaN or infinite.
     NanOrInfinity,
+    /// The result of an increment would be NaN or infinite.
+    IncrementNanOrInfinity,
+    /// A `SCAN`-family cursor that is not an unsigned integer.
+    InvalidCursor,
+    /// A negative field expire time.
+    NegativeExpireTime,
+    /// The `FIELDS` keyword of a field-TTL command is missing or misplaced.
+    FieldsMissing,
+    /// `numfields` is not a positive integer (`HTTL`, `HPERSIST`, `HGETEX`, `HGETDEL`).
+    NumFieldsNotPositive,
+    /// `numfields` is not a positive integer (the `HEXPIRE` family's wording).
+    NumFieldsNotGreaterThanZero,
+    /// `numfields` differs from the number of fields given.
+    NumFieldsMismatch,
+    /// `HSETEX`'s `numfields` is not a positive 32-bit integer.
+    InvalidNumberOfFields,
+    /// An option keyword the command does not know, as sent.
+    UnknownArgument(String),
+    /// An expiry option without its time.
+    MissingExpireTime,
+    /// Both `FNX` and `FXX`.
+    ConflictingFieldCondition,
+    /// More than one of `EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`.
+    ConflictingExpiry,
+    /// A reply that would exceed what one command may produce, for the named command.
+    ReplyTooLarge(&'static str),
     /// A negative offset (`SETRANGE`).
     OffsetOutOfRange,
     /// A string would pass `proto-max-bulk-len` (`APPEND`, `SETRANGE`).
@@ -95,8 +127,45 @@ impl fmt::Display for CmdError {
             }
             CmdError::DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
             CmdError::NoAuth => f.write_str("NOAUTH Authentication required."),
+            CmdError::OutOfRange => f.write_str("ERR value is out of range"),
+            CmdError::OutOfRangeBetween(min, max) => {
+                write!(
+                    f,
+                    "ERR value is out of range, value must between {min} and {max}"
+                )
+            }
+            CmdError::HashValueNotInteger => f.write_str("ERR hash value is not an integer"),
+            CmdError::HashValueNotFloat => f.write_str("ERR hash value is not a float"),
+            CmdError::NanOrInfinity => f.write_str("ERR value is NaN or Infinity"),
+            CmdError::IncrementNanOrInfinity => {
+                f.write_str("ERR increment would produce NaN or Infinity")
+            }
             CmdError::InvalidCursor => f.write_str("ERR invalid cursor"),
-            CmdError::NanOrInfinity => f.write_str("ERR increment would produce NaN or Infinity"),
+            CmdError::NegativeExpireTime => f.write_str("ERR invalid expire time, must be >= 0"),
+            CmdError::FieldsMissing => {
+                f.write_str("ERR Mandatory argument FIELDS is missing or not at the right position")
+            }
+            CmdError::NumFieldsNotPositive => {
+                f.write_str("ERR Number of fields must be a positive integer")
+            }
+            CmdError::NumFieldsNotGreaterThanZero => {
+                f.write_str("ERR Parameter `numFields` should be greater than 0")
+            }
+            CmdError::NumFieldsMismatch => {
+                f.write_str("ERR The `numfields` parameter must match the number of arguments")
+            }
+            CmdError::InvalidNumberOfFields => f.write_str("ERR invalid number of fields"),
+            CmdError::UnknownArgument(arg) => write!(f, "ERR unknown argument: {arg}"),
+            CmdError::MissingExpireTime => f.write_str("ERR missing expire time"),
+            CmdError::ConflictingFieldCondition => {
+                f.write_str("ERR Only one of FXX or FNX arguments can be specified")
+            }
+            CmdError::ConflictingExpiry => f.write_str(
+                "ERR Only one of EX, PX, EXAT, PXAT or KEEPTTL arguments can be specified",
+            ),
+            CmdError::ReplyTooLarge(cmd) => {
+                write!(f, "ERR the reply of '{cmd}' would be too large")
+            }
             CmdError::OffsetOutOfRange => f.write_str("ERR offset is out of range"),
             CmdError::StringTooLong => {
                 f.write_str("ERR string exceeds maximum allowed size (proto-max-bulk-len)")

@@ -5,7 +5,7 @@
 //! reads the row to check arity, to find the shard that owns the keys, and to answer `COMMAND`;
 //! nothing about a command is written twice.
 //!
-//! The shard-side operations live in one file per family ([`string`], [`counter`],
+//! The shard-side operations live in one file per family ([`string`], [`counter`], [`hash`],
 //! [`keyspace`], [`expire`], [`list`], ...). They
 //! are plain synchronous functions over a [`Ctx`]: the shard's [`Store`], the selected
 //! database, the time, and a [`Reply`] writer. They return `Result<(), CmdError>`: on success
@@ -16,6 +16,7 @@ pub mod args;
 pub mod counter;
 pub mod error;
 pub mod expire;
+pub mod hash;
 pub mod keyspace;
 pub mod list;
 pub mod pattern;
@@ -26,15 +27,19 @@ mod testing;
 
 pub use args::{Args, Cursor};
 pub use error::CmdError;
-pub use table::{lookup, Command, ConnCommand, Merge, Route};
+pub use table::{lookup, Command, ConnCommand, Merge, Route, TxCommand};
 
 use shardis_resp::Reply;
+use shardis_store::hash::HashLimits;
 use shardis_store::{Db, Store};
 
 /// Settings a shard-side command may read; a copy lives in every shard and changes only
 /// through `CONFIG SET`, which updates every copy.
 #[derive(Clone, Debug, Default)]
-pub struct Settings {}
+pub struct Settings {
+    /// When a compact hash becomes a hash table (`hash-max-listpack-entries` / `-value`).
+    pub hash_limits: HashLimits,
+}
 
 /// Everything a shard-side command works with.
 pub struct Ctx<'a> {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::{counter, expire, keyspace, list, string, Handler};
+use crate::{counter, expire, hash, keyspace, list, string, Handler};
 
 /// Command flags, as `COMMAND INFO` names them.
 pub mod flag {
@@ -84,6 +84,18 @@ pub enum ConnCommand {
     Shutdown,
 }
 
+/// The transaction commands; the server's router runs them, since `EXEC` routes the commands
+/// it queued.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxCommand {
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+}
+
 /// Where a command runs.
 #[derive(Clone, Copy)]
 pub enum Route {
@@ -99,6 +111,8 @@ pub enum Route {
     Cursor(Handler),
     /// On the connection's home shard, by the server.
     Connection(ConnCommand),
+    /// A transaction command, run by the server's router.
+    Transaction(TxCommand),
 }
 
 /// One row of the table.
@@ -184,7 +198,8 @@ const fn row(
 
 use flag::*;
 use ConnCommand as C;
-use Route::{Broadcast, Connection, Cursor, Keyed, Split};
+use Route::{Broadcast, Connection, Cursor, Keyed, Split, Transaction};
+use TxCommand as T;
 
 const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
@@ -224,6 +239,17 @@ pub static COMMANDS: &[Command] = &[
         "2.6.0", "Returns the server time."),
     row("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection(C::Shutdown),
         "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    // transactions (run by the server's router: crates/server/src/transaction.rs)
+    row("multi", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, Transaction(T::Multi), "transactions",
+        "1.2.0", "Starts a transaction."),
+    row("exec", 1, NOSCRIPT | LOADING | STALE, NO_KEYS, Transaction(T::Exec), "transactions",
+        "1.2.0", "Executes all commands in a transaction."),
+    row("discard", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, Transaction(T::Discard),
+        "transactions", "2.0.0", "Discards a transaction."),
+    row("watch", -2, NOSCRIPT | LOADING | STALE | FAST, ALL_KEYS, Transaction(T::Watch),
+        "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction."),
+    row("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, Transaction(T::Unwatch),
+        "transactions", "2.2.0", "Forgets about watched keys of a transaction."),
     row("dbsize", 1, READONLY | FAST, NO_KEYS, Broadcast(keyspace::dbsize, Merge::SumIntegers),
         "server", "1.0.0", "Returns the number of keys in the database."),
     row("flushdb", -1, WRITE, NO_KEYS, Broadcast(keyspace::flushdb, Merge::AllOk), "server",
@@ -360,11 +386,68 @@ pub static COMMANDS: &[Command] = &[
     row("rpoplpush", 3, WRITE | DENYOOM, TWO_KEYS, Keyed(list::rpoplpush), "list", "1.2.0",
         "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
     // hash (hash.rs)
+    row("hset", -4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hset), "hash", "2.0.0",
+        "Creates or modifies the value of a field in a hash."),
+    row("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hsetnx), "hash", "2.0.0",
+        "Sets the value of a field in a hash only when the field doesn't exist."),
+    row("hmset", -4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hmset), "hash", "2.0.0",
+        "Sets the values of multiple fields."),
+    row("hget", 3, READONLY | FAST, KEY1, Keyed(hash::hget), "hash", "2.0.0",
+        "Returns the value of a field in a hash."),
+    row("hmget", -3, READONLY | FAST, KEY1, Keyed(hash::hmget), "hash", "2.0.0",
+        "Returns the values of all fields in a hash."),
+    row("hgetall", 2, READONLY, KEY1, Keyed(hash::hgetall), "hash", "2.0.0",
+        "Returns all fields and values in a hash."),
+    row("hkeys", 2, READONLY, KEY1, Keyed(hash::hkeys), "hash", "2.0.0",
+        "Returns all fields in a hash."),
+    row("hvals", 2, READONLY, KEY1, Keyed(hash::hvals), "hash", "2.0.0",
+        "Returns all values in a hash."),
+    row("hlen", 2, READONLY | FAST, KEY1, Keyed(hash::hlen), "hash", "2.0.0",
+        "Returns the number of fields in a hash."),
+    row("hexists", 3, READONLY | FAST, KEY1, Keyed(hash::hexists), "hash", "2.0.0",
+        "Determines whether a field exists in a hash."),
+    row("hdel", -3, WRITE | FAST, KEY1, Keyed(hash::hdel), "hash", "2.0.0",
+        "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),
+    row("hstrlen", 3, READONLY | FAST, KEY1, Keyed(hash::hstrlen), "hash", "3.2.0",
+        "Returns the length of the value of a field."),
+    row("hincrby", 4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hincrby), "hash", "2.0.0",
+        "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."),
+    row("hincrbyfloat", 4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hincrbyfloat), "hash",
+        "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."),
+    row("hrandfield", -2, READONLY, KEY1, Keyed(hash::hrandfield), "hash", "6.2.0",
+        "Returns one or more random fields from a hash."),
+    row("hscan", -3, READONLY, KEY1, Keyed(hash::hscan), "hash", "2.8.0",
+        "Iterates over fields and values of a hash."),
+    row("hexpire", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hexpire), "hash", "7.4.0",
+        "Set expiry for hash field using relative time to expire (seconds)"),
+    row("hpexpire", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hpexpire), "hash", "7.4.0",
+        "Set expiry for hash field using relative time to expire (milliseconds)"),
+    row("hexpireat", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hexpireat), "hash", "7.4.0",
+        "Set expiry for hash field using an absolute Unix timestamp (seconds)"),
+    row("hpexpireat", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hpexpireat), "hash", "7.4.0",
+        "Set expiry for hash field using an absolute Unix timestamp (milliseconds)"),
+    row("httl", -5, READONLY | FAST, KEY1, Keyed(hash::httl), "hash", "7.4.0",
+        "Returns the TTL in seconds of a hash field."),
+    row("hpttl", -5, READONLY | FAST, KEY1, Keyed(hash::hpttl), "hash", "7.4.0",
+        "Returns the TTL in milliseconds of a hash field."),
+    row("hexpiretime", -5, READONLY | FAST, KEY1, Keyed(hash::hexpiretime), "hash", "7.4.0",
+        "Returns the expiration time of a hash field as a Unix timestamp, in seconds."),
+    row("hpexpiretime", -5, READONLY | FAST, KEY1, Keyed(hash::hpexpiretime), "hash", "7.4.0",
+        "Returns the expiration time of a hash field as a Unix timestamp, in msec."),
+    row("hpersist", -5, WRITE | FAST, KEY1, Keyed(hash::hpersist), "hash", "7.4.0",
+        "Removes the expiration time for each specified field"),
+    row("hgetex", -5, WRITE | FAST, KEY1, Keyed(hash::hgetex), "hash", "8.0.0",
+        "Get the value of one or more fields of a given hash key, and optionally set their expiration."),
+    row("hsetex", -6, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hsetex), "hash", "8.0.0",
+        "Set the value of one or more fields of a given hash key, and optionally set their expiration."),
+    row("hgetdel", -5, WRITE | FAST, KEY1, Keyed(hash::hgetdel), "hash", "8.0.0",
+        "Returns the value of a field and deletes it from the hash."),
 ];
 
 /// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
-    static BY_NAME: LazyLock<HashMap<&'static [u8], &'static Command>> =
+    // ahash: this runs for every command, and SipHash costs several times more on short names.
+    static BY_NAME: LazyLock<HashMap<&'static [u8], &'static Command, ahash::RandomState>> =
         LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
     let mut lower = [0u8; 32];
     let lower = lower.get_mut(..name.len())?;

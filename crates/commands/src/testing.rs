@@ -7,9 +7,10 @@ use shardis_store::Store;
 
 use crate::{execute, lookup, Args, Ctx, Handler, Route, Settings};
 
-/// One shard's store, a fake clock, the protocol and the selected database.
+/// One shard's store, its settings, a fake clock, the protocol and the selected database.
 pub(crate) struct Harness {
     pub store: Store,
+    pub settings: Settings,
     pub now: u64,
     pub proto: Protocol,
     pub db: usize,
@@ -19,6 +20,7 @@ impl Harness {
     pub fn new() -> Harness {
         Harness {
             store: Store::new(16),
+            settings: Settings::default(),
             now: 1_000_000,
             proto: Protocol::Resp2,
             db: 0,
@@ -29,6 +31,12 @@ impl Harness {
     pub fn run(&mut self, line: &str) -> String {
         let words: Vec<&str> = line.split(' ').collect();
         self.run_words(&words)
+    }
+
+    /// Runs `line` at time `now` (which stays the clock's time).
+    pub fn at(&mut self, now: u64, line: &str) -> String {
+        self.now = now;
+        self.run(line)
     }
 
     /// Runs one command given word by word.
@@ -51,16 +59,17 @@ impl Harness {
         }
         let handler: Handler = match cmd.route {
             Route::Keyed(h) | Route::Split(h, _) | Route::Broadcast(h, _) | Route::Cursor(h) => h,
-            Route::Connection(_) => panic!("{} is not a shard command", cmd.name),
+            Route::Connection(_) | Route::Transaction(_) => {
+                panic!("{} is not a shard command", cmd.name)
+            }
         };
         let mut out = Vec::new();
-        let settings = Settings::default();
         let mut ctx = Ctx {
             store: &mut self.store,
             db: self.db,
             now_ms: self.now,
             reply: Reply::new(&mut out, self.proto),
-            settings: &settings,
+            settings: &self.settings,
             shard: 0,
             shards: 1,
         };

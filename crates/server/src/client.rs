@@ -38,10 +38,14 @@ pub struct Session {
     pub lib_name: String,
     /// `CLIENT SETINFO LIB-VER`.
     pub lib_ver: String,
+    /// The transaction being queued (between `MULTI` and `EXEC`).
+    pub multi: Option<crate::route::Transaction>,
+    /// Keys `WATCH`ed for the next `EXEC`.
+    pub watched: Vec<crate::route::Watched>,
     /// Name of the last command.
     pub last_command: &'static str,
-    /// When the last command arrived.
-    pub last_active: Instant,
+    /// When the last batch of commands arrived, in ms since the Unix epoch.
+    pub last_active_ms: u64,
 }
 
 impl Client {
@@ -61,8 +65,10 @@ impl Client {
                 name: String::new(),
                 lib_name: String::new(),
                 lib_ver: String::new(),
+                multi: None,
+                watched: Vec::new(),
                 last_command: "NULL",
-                last_active: now,
+                last_active_ms: crate::shard::now_ms(),
             }),
             killed: Cell::new(false),
         }
@@ -89,15 +95,18 @@ impl Client {
             Protocol::Resp3 => 3,
         };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             self.fd,
             s.name,
             self.created.elapsed().as_secs(),
-            s.last_active.elapsed().as_secs(),
+            crate::shard::now_ms().saturating_sub(s.last_active_ms) / 1000,
+            // Redis's flags: `x` in MULTI, `N` for nothing special.
+            if s.multi.is_some() { "x" } else { "N" },
             s.db,
+            s.multi.as_ref().map_or(-1, |tx| tx.len() as i64),
             s.last_command,
             resp,
             s.lib_name,

@@ -7,7 +7,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use shardis_commands::Settings;
 use shardis_resp::{Limits, Parser};
+use shardis_store::hash::HashLimits;
 
 /// Every setting.
 #[derive(Clone, Debug)]
@@ -40,6 +42,10 @@ pub struct Config {
     pub protected_mode: bool,
     /// Working directory name, kept for compatibility.
     pub dir: String,
+    /// Most fields a hash keeps in its compact encoding.
+    pub hash_max_listpack_entries: usize,
+    /// Longest field or value a hash keeps in its compact encoding.
+    pub hash_max_listpack_value: usize,
 }
 
 impl Default for Config {
@@ -59,6 +65,8 @@ impl Default for Config {
             appendonly: false,
             protected_mode: true,
             dir: ".".to_owned(),
+            hash_max_listpack_entries: HashLimits::default().max_listpack_entries,
+            hash_max_listpack_value: HashLimits::default().max_listpack_value,
         }
     }
 }
@@ -302,6 +310,24 @@ pub static PARAMS: &[Param] = &[
         },
     },
     Param {
+        names: &["hash-max-listpack-entries", "hash-max-ziplist-entries"],
+        mutable: true,
+        get: |c| c.hash_max_listpack_entries.to_string(),
+        set: |c, v| {
+            c.hash_max_listpack_entries = integer(v)?;
+            Ok(())
+        },
+    },
+    Param {
+        names: &["hash-max-listpack-value", "hash-max-ziplist-value"],
+        mutable: true,
+        get: |c| c.hash_max_listpack_value.to_string(),
+        set: |c, v| {
+            c.hash_max_listpack_value = integer(v)?;
+            Ok(())
+        },
+    },
+    Param {
         names: &["dir"],
         mutable: true,
         get: |c| c.dir.clone(),
@@ -347,6 +373,16 @@ impl Config {
                 Some((*name, (p.get)(self)))
             })
             .collect()
+    }
+
+    /// The settings shard-side commands read (each shard keeps a copy, renewed on `CONFIG SET`).
+    pub fn settings(&self) -> Settings {
+        Settings {
+            hash_limits: HashLimits {
+                max_listpack_entries: self.hash_max_listpack_entries,
+                max_listpack_value: self.hash_max_listpack_value,
+            },
+        }
     }
 
     /// Limits the request parser enforces.
@@ -484,5 +520,25 @@ mod tests {
         assert_eq!(c.maxclients, 5);
         assert_eq!(memory(&args(&["1gb"])), Ok(1 << 30));
         assert_eq!(memory(&args(&["1g"])), Ok(1_000_000_000));
+    }
+
+    #[test]
+    fn hash_limits_reach_the_settings_under_both_names() {
+        let mut c = Config::default();
+        assert_eq!(c.settings().hash_limits, HashLimits::default());
+        c.set_at_runtime("hash-max-listpack-entries", &args(&["16"]))
+            .unwrap();
+        c.set_at_runtime("HASH-MAX-ZIPLIST-VALUE", &args(&["8"]))
+            .unwrap();
+        let limits = c.settings().hash_limits;
+        assert_eq!(limits.max_listpack_entries, 16);
+        assert_eq!(limits.max_listpack_value, 8);
+        assert!(c
+            .set_at_runtime("hash-max-listpack-value", &args(&["-1"]))
+            .is_err());
+        assert_eq!(
+            c.get_matching(|n| n == "hash-max-ziplist-entries"),
+            vec![("hash-max-ziplist-entries", "16".to_owned())]
+        );
     }
 }

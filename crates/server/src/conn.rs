@@ -6,7 +6,6 @@
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::time::Instant;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -16,7 +15,7 @@ use shardis_resp::{Parser, ProtocolError, Reply};
 
 use crate::client::Client;
 use crate::connection::Flow;
-use crate::route::run_batch;
+use crate::route::Plan;
 use crate::shard::Shard;
 
 /// The read buffer's starting size, and how much room a read asks for at least.
@@ -90,6 +89,7 @@ async fn session(
     let mut cmds = Vec::new();
     let mut out = Vec::with_capacity(READ_CHUNK);
     let mut need = 0;
+    let mut plan = Plan::new(shard.clone());
     loop {
         // Make room: at least a chunk, or the whole of a large value the parser is waiting for.
         let want = filled + need.max(READ_CHUNK / 4);
@@ -145,8 +145,9 @@ async fn session(
             }
         }
 
-        client.state.borrow_mut().last_active = Instant::now();
-        let flow = run_batch(shard, client, &buf[..filled], &spans, &cmds, &mut out).await;
+        let flow = plan
+            .run_batch(client, &buf[..filled], &spans, &cmds, &mut out)
+            .await;
         if client.killed.get() {
             return Ok(());
         }

@@ -213,6 +213,8 @@ fn reset(shard: &Shard, client: &Client) {
     state.proto = Protocol::Resp2;
     state.name.clear();
     state.authenticated = !needs_auth;
+    state.multi = None;
+    state.watched.clear();
 }
 
 /// Client names are printable ASCII without spaces, as in Redis.

@@ -28,11 +28,12 @@ pub mod memory;
 pub mod route;
 pub mod shard;
 pub mod slots;
+pub mod step;
 pub mod sync;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 
 use glommio::channels::channel_mesh::MeshBuilder;
@@ -80,6 +81,11 @@ fn bind_all(config: &mut Config) -> Result<Vec<(RawFd, SocketAddr)>, StartError>
             addr: addr.to_string(),
             source,
         })?;
+        // std listens with a backlog of 128; a burst of new clients would overflow it and wait
+        // for SYN retransmissions. Listening again on a bound socket just raises the backlog
+        // to Redis's default `tcp-backlog` (the kernel caps it at net.core.somaxconn).
+        // SAFETY: listen(2) on the descriptor the listener owns.
+        unsafe { libc::listen(listener.as_raw_fd(), 511) };
         let local = listener
             .local_addr()
             .map_err(|e| StartError::Other(e.to_string()))?;

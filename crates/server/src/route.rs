@@ -22,6 +22,8 @@ use shardis_resp::{scan, Protocol, Reply, Span};
 use crate::client::Client;
 use crate::connection::{self, Flow};
 use crate::shard::{now_ms, Call, RemoteBatch, Replies, RequestBody, ResponseBody, Shard};
+use crate::step::Keys;
+use shardis_store::{Entry, Store};
 
 /// Where the reply to one command of the batch is.
 enum Slot {
@@ -31,15 +33,30 @@ enum Slot {
     Remote { group: usize, index: usize },
 }
 
+/// One command cut into per-shard parts.
+struct Fan<'a> {
+    /// The shard of each part.
+    shards: Vec<usize>,
+    /// The arguments of each part.
+    parts: Vec<Vec<&'a [u8]>>,
+    /// For each key in the original order, the part it went to (to put per-key replies back).
+    order: Vec<usize>,
+}
+
 /// Commands for one destination shard, and later their replies.
 struct Group {
     batch: RemoteBatch,
     replies: Replies,
 }
 
-/// The state of one batch being routed.
-struct Plan<'a> {
-    shard: &'a Rc<Shard>,
+mod transaction;
+
+pub use transaction::{Transaction, Watched};
+
+/// The state of the batch being routed. One lives as long as its connection, so its vectors
+/// are allocated once and reused by every batch.
+pub struct Plan {
+    shard: Rc<Shard>,
     slots: Vec<Slot>,
     groups: Vec<Group>,
     /// The group currently collecting commands for each shard.
@@ -47,49 +64,58 @@ struct Plan<'a> {
     now_ms: u64,
 }
 
-/// Runs the commands of a batch (`cmds` are (first span, argument count) pairs over `buf`) and
-/// appends all their replies, in order, to `out`. Returns whether the connection goes on.
-pub async fn run_batch(
-    shard: &Rc<Shard>,
-    client: &Rc<Client>,
-    buf: &[u8],
-    spans: &[Span],
-    cmds: &[(usize, usize)],
-    out: &mut Vec<u8>,
-) -> Flow {
-    let mut plan = Plan {
-        shard,
-        slots: Vec::with_capacity(cmds.len()),
-        groups: Vec::new(),
-        open: vec![None; shard.count],
-        now_ms: now_ms(),
-    };
-    let base = out.len();
-    let mut flow = Flow::Continue;
-    for &(first, argc) in cmds {
-        let args = Args::new(buf, spans.get(first..first + argc).unwrap_or_default());
-        let (start, queued) = (out.len(), plan.slots.len());
-        flow = plan.route(client, args, out).await;
-        // A command either queued a remote slot or wrote its reply here (or, like SHUTDOWN,
-        // answered nothing).
-        if plan.slots.len() == queued && out.len() > start {
-            plan.slots.push(Slot::Local {
-                start,
-                end: out.len(),
-            });
-        }
-        if flow != Flow::Continue || client.killed.get() {
-            break;
+impl Plan {
+    /// A plan for a connection served by `shard`.
+    pub fn new(shard: Rc<Shard>) -> Plan {
+        let open = vec![None; shard.count];
+        Plan {
+            shard,
+            slots: Vec::new(),
+            groups: Vec::new(),
+            open,
+            now_ms: 0,
         }
     }
-    plan.flush().await;
-    if !plan.groups.is_empty() {
-        plan.assemble(base, out);
-    }
-    flow
-}
 
-impl Plan<'_> {
+    /// Runs the commands of a batch (`cmds` are (first span, argument count) pairs over `buf`)
+    /// and appends all their replies, in order, to `out`. Returns whether the connection goes
+    /// on.
+    pub async fn run_batch(
+        &mut self,
+        client: &Rc<Client>,
+        buf: &[u8],
+        spans: &[Span],
+        cmds: &[(usize, usize)],
+        out: &mut Vec<u8>,
+    ) -> Flow {
+        self.slots.clear();
+        self.groups.clear();
+        self.now_ms = now_ms();
+        client.state.borrow_mut().last_active_ms = self.now_ms;
+        let base = out.len();
+        let mut flow = Flow::Continue;
+        for &(first, argc) in cmds {
+            let args = Args::new(buf, spans.get(first..first + argc).unwrap_or_default());
+            let (start, queued) = (out.len(), self.slots.len());
+            flow = self.route(client, args, out).await;
+            // A command either queued a remote slot or wrote its reply here (or, like
+            // SHUTDOWN, answered nothing).
+            if self.slots.len() == queued && out.len() > start {
+                self.slots.push(Slot::Local {
+                    start,
+                    end: out.len(),
+                });
+            }
+            if flow != Flow::Continue || client.killed.get() {
+                break;
+            }
+        }
+        self.flush().await;
+        if !self.groups.is_empty() {
+            self.assemble(base, out);
+        }
+        flow
+    }
     /// Routes one command. A reply written to `out` is recorded as a local slot by the caller;
     /// a command sent elsewhere records its remote slot here.
     async fn route(&mut self, client: &Rc<Client>, args: Args<'_>, out: &mut Vec<u8>) -> Flow {
@@ -98,21 +124,37 @@ impl Plan<'_> {
             (s.db, s.proto)
         };
         let name = args.get(0);
-        let Some(cmd) = lookup(name) else {
-            error(
-                out,
-                proto,
-                CmdError::unknown_command(name, args.iter().skip(1)),
-            );
-            return Flow::Continue;
+        let rejected = match lookup(name) {
+            None => Err(CmdError::unknown_command(name, args.iter().skip(1))),
+            Some(cmd) if !cmd.has(flag::NO_AUTH) && !client.state.borrow().authenticated => {
+                Err(CmdError::NoAuth)
+            }
+            Some(cmd) if !cmd.arity_ok(args.len()) => {
+                Err(CmdError::WrongArity(cmd.name.to_owned()))
+            }
+            Some(cmd) => Ok(cmd),
         };
-        if !cmd.has(flag::NO_AUTH) && !client.state.borrow().authenticated {
-            error(out, proto, CmdError::NoAuth);
-            return Flow::Continue;
-        }
-        if !cmd.arity_ok(args.len()) {
-            error(out, proto, CmdError::WrongArity(cmd.name.to_owned()));
-            return Flow::Continue;
+        let cmd = match rejected {
+            Ok(cmd) => cmd,
+            Err(err) => {
+                // A command rejected inside MULTI dooms the transaction (EXECABORT).
+                if let Some(tx) = client.state.borrow_mut().multi.as_mut() {
+                    tx.abort();
+                }
+                error(out, proto, err);
+                return Flow::Continue;
+            }
+        };
+        {
+            let mut state = client.state.borrow_mut();
+            if let Some(tx) = state.multi.as_mut() {
+                if !transaction::runs_inside_multi(cmd) {
+                    tx.queue(cmd, args);
+                    drop(state);
+                    Reply::new(out, proto).simple(b"QUEUED");
+                    return Flow::Continue;
+                }
+            }
         }
         client.state.borrow_mut().last_command = cmd.name;
         match cmd.route {
@@ -120,61 +162,73 @@ impl Plan<'_> {
                 if connection::needs_barrier(which) {
                     self.flush().await;
                 }
-                connection::run(self.shard, client, which, args, out).await
+                connection::run(&self.shard, client, which, args, out).await
             }
             Route::Keyed(handler) => {
                 let call = Call { handler, db, proto };
                 match self.owner(cmd, args) {
-                    Ok(owner) => self.single(call, owner, args, out),
-                    Err(err) => error(out, proto, err),
+                    Some(owner) => self.single(call, owner, args, out).await,
+                    None => self.gathered(cmd, call, args, out).await,
                 }
                 Flow::Continue
             }
             Route::Split(handler, merge) => {
                 let call = Call { handler, db, proto };
                 match self.owner(cmd, args) {
-                    Ok(owner) => self.single(call, owner, args, out),
-                    Err(_) => self.split(cmd, call, merge, args, out).await,
+                    Some(owner) => self.single(call, owner, args, out).await,
+                    None => self.split(cmd, call, merge, args, out).await,
                 }
                 Flow::Continue
             }
             Route::Broadcast(handler, merge) => {
                 let call = Call { handler, db, proto };
-                let all: Vec<usize> = (0..self.shard.count).collect();
-                let parts = vec![args.iter().collect::<Vec<_>>(); all.len()];
-                self.fan_out(call, merge, &all, parts, &[], out).await;
+                let fan = Fan {
+                    shards: (0..self.shard.count).collect(),
+                    parts: vec![args.iter().collect(); self.shard.count],
+                    order: Vec::new(),
+                };
+                self.flush().await;
+                self.fan_out(call, merge, fan, None, out).await;
                 Flow::Continue
             }
             Route::Cursor(handler) => {
                 let call = Call { handler, db, proto };
-                // An unparsable cursor is answered (with Redis's error) by the home shard.
-                let owner = shardis_resp::parse_i64(args.get(1)).map_or(self.shard.id, |c| {
-                    (c as u64 >> CURSOR_SHARD_SHIFT) as usize % self.shard.count
-                });
-                self.single(call, owner, args, out);
+                let owner = self.cursor_owner(args);
+                self.single(call, owner, args, out).await;
                 Flow::Continue
             }
+            Route::Transaction(which) => self.transaction(client, which, args, out).await,
         }
     }
 
-    /// The one shard that owns every key of the command, or an error if they are spread.
-    fn owner(&self, cmd: &Command, args: Args<'_>) -> Result<usize, CmdError> {
+    /// The shard a `SCAN`-style cursor continues on (an unparsable cursor is answered, with
+    /// Redis's error, by the home shard).
+    fn cursor_owner(&self, args: Args<'_>) -> usize {
+        shardis_resp::parse_i64(args.get(1)).map_or(self.shard.id, |c| {
+            (c as u64 >> CURSOR_SHARD_SHIFT) as usize % self.shard.count
+        })
+    }
+
+    /// The one shard that owns every key of the command (the home shard for a command without
+    /// keys), or None if its keys are spread over several.
+    fn owner(&self, cmd: &Command, args: Args<'_>) -> Option<usize> {
+        if self.shard.count == 1 {
+            return Some(0);
+        }
         let mut keys = cmd
             .key_positions(args.len())
             .map(|i| self.shard.slots.shard_of(args.get(i)));
         let first = keys.next().unwrap_or(self.shard.id);
-        if keys.all(|s| s == first) {
-            Ok(first)
-        } else {
-            Err(CmdError::Other(
-                "CROSSSLOT Keys in request don't hash to the same slot".to_owned(),
-            ))
-        }
+        keys.all(|s| s == first).then_some(first)
     }
 
     /// A command for one shard: run it now if it is ours, else queue it for its group.
-    fn single(&mut self, call: Call, owner: usize, args: Args<'_>, out: &mut Vec<u8>) {
+    async fn single(&mut self, call: Call, owner: usize, args: Args<'_>, out: &mut Vec<u8>) {
         if owner == self.shard.id {
+            if self.shard.is_locked() {
+                // Another connection's multi-shard step holds this shard.
+                self.shard.until_unlocked().await;
+            }
             self.shard.exec(call, self.now_ms, args, out);
             return;
         }
@@ -203,57 +257,177 @@ impl Plan<'_> {
         args: Args<'_>,
         out: &mut Vec<u8>,
     ) {
-        let step = cmd.step.max(1) as usize;
-        let positions: Vec<usize> = cmd.key_positions(args.len()).collect();
         // `MSET k v k` would hand one shard a key without its value: refuse it whole, as the
         // command itself would on one shard.
-        if positions.last().is_some_and(|&p| p + step > args.len()) {
+        let step = cmd.step.max(1);
+        if cmd
+            .key_positions(args.len())
+            .last()
+            .is_some_and(|p| p + step as usize > args.len())
+        {
             error(out, call.proto, CmdError::WrongArity(cmd.name.to_owned()));
             return;
         }
-        let first = positions.first().copied().unwrap_or(1);
-        let after = positions.last().map_or(args.len(), |&p| p + step);
-        let mut shards: Vec<usize> = Vec::new();
-        let mut parts: Vec<Vec<&[u8]>> = Vec::new();
-        // The part each key went to, in key order, to put per-key replies back in order.
-        let mut order = Vec::with_capacity(positions.len());
-        for &p in &positions {
-            let owner = self.shard.slots.shard_of(args.get(p));
-            let i = match shards.iter().position(|&s| s == owner) {
-                Some(i) => i,
-                None => {
-                    shards.push(owner);
-                    parts.push(args.iter().take(first).collect());
-                    parts.len() - 1
-                }
-            };
-            parts[i].extend((p..p + step).map(|i| args.get(i)));
-            order.push(i);
-        }
-        for part in &mut parts {
-            part.extend((after..args.len()).map(|i| args.get(i)));
-        }
-        self.fan_out(call, merge, &shards, parts, &order, out).await;
+        let fan = self.fan(cmd, args);
+        // Earlier commands first: once we hold the shards, their messages would wait for us.
+        self.flush().await;
+        let mut locked = fan.shards.clone();
+        locked.sort_unstable();
+        let step = self.shard.lock_shards(&locked).await;
+        self.fan_out(call, merge, fan, Some(step), out).await;
+        self.shard.unlock_shards(step, &locked);
     }
 
-    /// Runs `parts[i]` on `shards[i]` for every i, after everything queued before, and writes
-    /// the merged reply (`order` gives the part of each key, for [`Merge::ByKey`]).
+    /// Cuts a `Split` command into per-shard parts, each with the keys (and the arguments that
+    /// go with them) its shard owns, in their original order.
+    fn fan<'b>(&self, cmd: &Command, args: Args<'b>) -> Fan<'b> {
+        let step = cmd.step.max(1) as usize;
+        let positions: Vec<usize> = cmd.key_positions(args.len()).collect();
+        let first = positions.first().copied().unwrap_or(1);
+        let after = positions.last().map_or(args.len(), |&p| p + step);
+        let mut fan = Fan {
+            shards: Vec::new(),
+            parts: Vec::new(),
+            order: Vec::with_capacity(positions.len()),
+        };
+        for &p in &positions {
+            let owner = self.shard.slots.shard_of(args.get(p));
+            let i = match fan.shards.iter().position(|&s| s == owner) {
+                Some(i) => i,
+                None => {
+                    fan.shards.push(owner);
+                    fan.parts.push(args.iter().take(first).collect());
+                    fan.parts.len() - 1
+                }
+            };
+            fan.parts[i].extend((p..p + step).map(|i| args.get(i)));
+            fan.order.push(i);
+        }
+        for part in &mut fan.parts {
+            part.extend((after..args.len()).map(|i| args.get(i)));
+        }
+        fan
+    }
+
+    /// A multi-key command whose keys live on several shards, run atomically by moving its
+    /// entries here for the length of one step and running its ordinary handler on them.
+    async fn gathered(&mut self, cmd: &Command, call: Call, args: Args<'_>, out: &mut Vec<u8>) {
+        let by_shard = self.keys_by_shard(cmd, args);
+        let locked: Vec<usize> = by_shard.iter().map(|(s, _)| *s).collect();
+        self.flush().await;
+        let step = self.shard.lock_shards(&locked).await;
+        self.gathered_in(step, by_shard, call, args, out).await;
+        self.shard.unlock_shards(step, &locked);
+    }
+
+    /// The distinct keys of a command grouped by owning shard, shards ascending.
+    fn keys_by_shard(&self, cmd: &Command, args: Args<'_>) -> Vec<(usize, Keys)> {
+        let mut by_shard: Vec<(usize, Keys)> = Vec::new();
+        for p in cmd.key_positions(args.len()) {
+            let key = args.get(p);
+            let owner = self.shard.slots.shard_of(key);
+            let i = match by_shard.iter().position(|(s, _)| *s == owner) {
+                Some(i) => i,
+                None => {
+                    by_shard.push((owner, Vec::new()));
+                    by_shard.len() - 1
+                }
+            };
+            if !by_shard[i].1.iter().any(|k| **k == *key) {
+                by_shard[i].1.push(key.into());
+            }
+        }
+        by_shard.sort_unstable_by_key(|(s, _)| *s);
+        by_shard
+    }
+
+    /// The body of [`Plan::gathered`], inside a step that already holds the shards.
+    async fn gathered_in(
+        &mut self,
+        step: u64,
+        by_shard: Vec<(usize, Keys)>,
+        call: Call,
+        args: Args<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        // Move the entries here.
+        let mut scratch = Store::new(self.shard.config.borrow().databases);
+        let mut waiting = Vec::new();
+        for (s, keys) in &by_shard {
+            if *s == self.shard.id {
+                let entries = self.shard.take_entries(call.db, keys);
+                fill(&mut scratch, call.db, keys, entries);
+            } else {
+                let body = RequestBody::Take {
+                    step,
+                    db: call.db,
+                    keys: keys.clone(),
+                };
+                waiting.push((keys, self.shard.send(*s, body).await));
+            }
+        }
+        for (keys, slot) in waiting {
+            if let ResponseBody::Entries(entries) = slot.wait().await {
+                fill(&mut scratch, call.db, keys, entries);
+            }
+        }
+
+        // The ordinary handler, as if every key were local.
+        self.shard
+            .exec_in(&mut scratch, call, self.now_ms, args, out);
+
+        // Move them back, changed or not, and end the step. Puts travel ahead of the unlock on
+        // the same channel, so nobody can see the keys missing.
+        for (s, keys) in by_shard {
+            let entries: Vec<(Box<[u8]>, Option<Entry>)> = keys
+                .into_iter()
+                .map(|k| {
+                    let entry = scratch.dbs.get_mut(call.db).and_then(|db| db.take(&k));
+                    (k, entry)
+                })
+                .collect();
+            if s == self.shard.id {
+                self.shard.put_entries(call.db, entries);
+            } else {
+                self.shard
+                    .send(
+                        s,
+                        RequestBody::Put {
+                            step,
+                            db: call.db,
+                            entries,
+                        },
+                    )
+                    .await;
+            }
+        }
+    }
+
+    /// Runs each part of `fan` on its shard and writes the merged reply; `step` is the step
+    /// holding those shards, if any. The caller has flushed the batch's earlier commands.
     async fn fan_out(
         &mut self,
         call: Call,
         merge: Merge,
-        shards: &[usize],
-        parts: Vec<Vec<&[u8]>>,
-        order: &[usize],
+        fan: Fan<'_>,
+        step: Option<u64>,
         out: &mut Vec<u8>,
     ) {
-        self.flush().await;
+        let Fan {
+            shards,
+            parts,
+            order,
+        } = fan;
         let mut waiting = Vec::new();
         let mut local = None;
         for (&to, part) in shards.iter().zip(&parts) {
             let mut batch = RemoteBatch::default();
+            batch.step = step;
             batch.push(call, part.iter().copied());
             if to == self.shard.id {
+                if step.is_none() && self.shard.is_locked() {
+                    self.shard.until_unlocked().await;
+                }
                 local = Some((to, self.shard.run_batch(&batch)));
             } else {
                 waiting.push((to, self.shard.send(to, RequestBody::Exec(batch)).await));
@@ -271,7 +445,7 @@ impl Plan<'_> {
         // Back in the order of `shards` (and so of `parts`).
         answers.sort_by_key(|(to, _)| shards.iter().position(|s| s == to));
         let parts: Vec<&[u8]> = answers.iter().map(|(_, r)| r.get(0)).collect();
-        merge_replies(merge, &parts, order, &mut Reply::new(out, call.proto));
+        merge_replies(merge, &parts, &order, &mut Reply::new(out, call.proto));
     }
 
     /// Sends every open group and waits for all their replies.
@@ -310,6 +484,17 @@ impl Plan<'_> {
         }
         out.truncate(base);
         out.extend_from_slice(&assembled);
+    }
+}
+
+/// Puts entries a step moved out of a shard into its scratch store.
+fn fill(scratch: &mut Store, db: usize, keys: &Keys, entries: Vec<Option<Entry>>) {
+    if let Some(db) = scratch.dbs.get_mut(db) {
+        for (key, entry) in keys.iter().zip(entries) {
+            if let Some(entry) = entry {
+                db.put(key, entry);
+            }
+        }
     }
 }
 

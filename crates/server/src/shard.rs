@@ -17,7 +17,7 @@ use glommio::net::AcceptedTcpStream;
 use glommio::spawn_local;
 use shardis_commands::{execute, Args, Ctx, Handler, Settings};
 use shardis_resp::{Protocol, Reply, Span};
-use shardis_store::Store;
+use shardis_store::{Entry, Store};
 
 use crate::client::Client;
 use crate::config::Config;
@@ -30,6 +30,8 @@ pub struct RemoteBatch {
     data: Vec<u8>,
     spans: Vec<Span>,
     cmds: Vec<RemoteCmd>,
+    /// The multi-shard step these commands belong to, if any (see [`crate::step`]).
+    pub step: Option<u64>,
 }
 
 struct RemoteCmd {
@@ -141,13 +143,37 @@ pub enum RequestBody {
     Control(Control),
     /// Serve this connection (sent by the acceptor).
     Adopt(AcceptedTcpStream),
+    /// Lock the shard for this step if it is free; answers `Granted`.
+    TryLock(u64),
+    /// Lock the shard for this step, waiting for it if need be; answers `Granted(true)`.
+    Lock(u64),
+    /// The step is over.
+    Unlock(u64),
+    /// Move these keys of a database out to the step's coordinator; answers `Entries`.
+    Take {
+        /// The step holding the shard.
+        step: u64,
+        /// Database index.
+        db: usize,
+        /// The keys.
+        keys: crate::step::Keys,
+    },
+    /// Move entries back in at the end of a step (`None`: the key must not exist).
+    Put {
+        /// The step holding the shard.
+        step: u64,
+        /// Database index.
+        db: usize,
+        /// The keys and their entries.
+        entries: Vec<(Box<[u8]>, Option<Entry>)>,
+    },
 }
 
 /// A message on the requests mesh.
 pub struct Request {
     from: usize,
     id: u64,
-    body: RequestBody,
+    pub(crate) body: RequestBody,
 }
 
 /// The answer to a request.
@@ -162,6 +188,10 @@ pub enum ResponseBody {
     Count(usize),
     /// Done, nothing to report.
     Done,
+    /// Whether a lock was granted.
+    Granted(bool),
+    /// Entries moved out for a step, in the order of the keys asked for.
+    Entries(Vec<Option<Entry>>),
     /// The peer could not be reached (it is gone).
     Unreachable,
 }
@@ -218,6 +248,8 @@ pub struct Shard {
     drained_peers: Cell<usize>,
     drained_self: Cell<bool>,
     exit: Rc<OneShot<()>>,
+    /// Which multi-shard step holds this shard, and who waits for it.
+    pub(crate) lock: crate::step::Lock,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -240,7 +272,7 @@ impl Shard {
             count,
             slots: SlotMap::even(count),
             store: RefCell::new(Store::new(config.databases)),
-            settings: RefCell::new(Settings::default()),
+            settings: RefCell::new(config.settings()),
             config: RefCell::new(config),
             clients: RefCell::default(),
             counters: Counters::default(),
@@ -255,6 +287,7 @@ impl Shard {
             drained_peers: Cell::new(0),
             drained_self: Cell::new(false),
             exit: OneShot::new(),
+            lock: crate::step::Lock::default(),
         })
     }
 
@@ -312,6 +345,26 @@ impl Shard {
     }
 
     async fn handle_request(self: &Rc<Shard>, request: Request) {
+        if let Some(request) = self.defer(request) {
+            self.serve(request).await;
+        }
+    }
+
+    /// Serves one request (one that need not wait for a step).
+    pub(crate) async fn serve(self: &Rc<Shard>, request: Request) {
+        if let Some(body) = self.serve_lock(&request.body) {
+            let _ = self
+                .responses
+                .send_to(
+                    request.from,
+                    Response {
+                        id: request.id,
+                        body,
+                    },
+                )
+                .await;
+            return;
+        }
         let body = match request.body {
             RequestBody::Adopt(stream) => {
                 crate::conn::spawn(self.clone(), stream.bind_to_executor());
@@ -324,6 +377,17 @@ impl Shard {
                 return;
             }
             RequestBody::Control(op) => self.control(op),
+            RequestBody::Take { db, keys, .. } => {
+                ResponseBody::Entries(self.take_entries(db, &keys))
+            }
+            RequestBody::Put { db, entries, .. } => {
+                self.put_entries(db, entries);
+                ResponseBody::Done
+            }
+            // Answered by `serve_lock` above.
+            RequestBody::TryLock(_) | RequestBody::Lock(_) | RequestBody::Unlock(_) => {
+                ResponseBody::Done
+            }
         };
         let response = Response {
             id: request.id,
@@ -357,10 +421,22 @@ impl Shard {
 
     /// Runs one command against this shard's keyspace, appending its reply to `out`.
     pub fn exec(&self, call: Call, now_ms: u64, args: Args<'_>, out: &mut Vec<u8>) {
-        let mut store = self.store.borrow_mut();
+        self.exec_in(&mut self.store.borrow_mut(), call, now_ms, args, out);
+    }
+
+    /// Runs one command against `store` (this shard's, or a step's scratch store holding the
+    /// entries it gathered), appending its reply to `out`.
+    pub fn exec_in(
+        &self,
+        store: &mut Store,
+        call: Call,
+        now_ms: u64,
+        args: Args<'_>,
+        out: &mut Vec<u8>,
+    ) {
         let settings = self.settings.borrow();
         let mut ctx = Ctx {
-            store: &mut store,
+            store,
             db: call.db,
             now_ms,
             reply: Reply::new(out, call.proto),
@@ -432,6 +508,7 @@ impl Shard {
                 ResponseBody::Count(victims.len())
             }
             Control::Configure(config) => {
+                *self.settings.borrow_mut() = config.settings();
                 *self.config.borrow_mut() = *config;
                 ResponseBody::Done
             }

@@ -51,17 +51,14 @@ impl<T> OneShot<T> {
     }
 }
 
-/// Lets every other ready task of this reactor run once before the caller continues.
+/// Lets the rest of this reactor run before the caller continues: every ready task, and also
+/// the tasks waiting for I/O. Merely re-queueing the caller would not do the latter: glommio
+/// polls the ring for socket completions only when its run queue empties or its preemption
+/// timer (tens of milliseconds) fires, so a task that keeps re-queueing itself, such as active
+/// expiry working through a million due fields, would hold every connection of the shard for
+/// that long. A short timer empties the queue, so the reactor polls the ring and wakes the
+/// connections that have input ahead of the caller. (A zero-length timer would not do: it is
+/// ready at once, without ever reaching the reactor.)
 pub async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
+    glommio::timer::sleep(std::time::Duration::from_micros(50)).await;
 }

@@ -25,6 +25,7 @@
 
 use ahash::RandomState;
 
+use crate::field_expiry::{next_field_expiry, FieldExpiries};
 use crate::index::{ExpiryIndex, OrderedIndex, MAX_ENTRIES};
 use crate::value::Value;
 
@@ -39,6 +40,39 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A 64-bit digest of the value and its expiry, for `WATCH`: two digests differ whenever
+    /// the entry was changed in between (up to hash collisions, and except a change that
+    /// restores exactly the old content).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+        h.write_u64(self.expire_at.unwrap_or(u64::MAX));
+        match &self.value {
+            Value::Str(s) => {
+                h.write_u8(0);
+                h.write(s.as_bytes(&mut crate::value::itoa_buf::Buffer::new()));
+            }
+            Value::Hash(hash) => {
+                h.write_u8(1);
+                for (field, value, ttl) in hash.iter_with_ttl() {
+                    h.write_usize(field.len());
+                    h.write(field);
+                    h.write_usize(value.len());
+                    h.write(value);
+                    h.write_u64(ttl.unwrap_or(u64::MAX));
+                }
+            }
+            Value::List(list) => {
+                h.write_u8(2);
+                for item in list.iter() {
+                    h.write_usize(item.len());
+                    h.write(item);
+                }
+            }
+        }
+        h.finish()
+    }
+
     /// True once the expiry time has passed. Like Redis, a key is still alive during the very
     /// millisecond it expires at.
     #[inline]
@@ -65,6 +99,8 @@ pub struct Db {
     items: Vec<Item>,
     /// The keys with an expiry, earliest first.
     expires: ExpiryIndex,
+    /// Hashes with field TTLs, for active field expiry.
+    field_expiries: FieldExpiries,
     /// State of the generator behind `RANDOMKEY` (xorshift64*).
     rng: u64,
 }
@@ -78,6 +114,7 @@ impl Default for Db {
             index: OrderedIndex::new(),
             items: Vec::new(),
             expires: ExpiryIndex::default(),
+            field_expiries: FieldExpiries::default(),
             rng,
         }
     }
@@ -150,20 +187,25 @@ impl Db {
     /// memory than any shard has).
     pub fn put(&mut self, key: &[u8], entry: Entry) {
         let h = self.hash(key);
+        let new_fields_due = next_field_expiry(&entry.value);
         if let Some((_, i)) = self.find(key, h) {
-            let old = self.items.get(i).and_then(|item| item.entry.expire_at);
-            if old != entry.expire_at {
-                self.unlist_expiry(old, h);
-                self.list_expiry(entry.expire_at, h);
-            }
-            if let Some(item) = self.items.get_mut(i) {
-                item.entry = entry;
+            let Some(item) = self.items.get_mut(i) else {
+                return;
+            };
+            let old = std::mem::replace(&mut item.entry, entry);
+            self.field_expiries
+                .note(key, next_field_expiry(&old.value), new_fields_due);
+            let new = self.items.get(i).and_then(|item| item.entry.expire_at);
+            if old.expire_at != new {
+                self.unlist_expiry(old.expire_at, h);
+                self.list_expiry(new, h);
             }
             return;
         }
         if self.items.len() >= MAX_ENTRIES {
             return;
         }
+        self.field_expiries.note(key, None, new_fields_due);
         self.list_expiry(entry.expire_at, h);
         self.index.insert(h, self.items.len());
         self.items.push(Item {
@@ -211,6 +253,7 @@ impl Db {
         self.index.clear();
         self.items = Vec::new();
         self.expires.clear();
+        self.field_expiries.clear();
     }
 
     /// Iterates over live keys.
@@ -320,9 +363,54 @@ impl Db {
     }
 
     /// Active expiry of hash fields: deletes at most `budget` expired fields (and hashes left
-    /// empty), returns how many.
-    pub fn expire_fields(&mut self, _now_ms: u64, _budget: usize) -> usize {
-        0
+    /// empty), returns how many. Visits only hashes with due fields, earliest first, and takes
+    /// from a big hash only what the budget allows, so that a million fields expiring at once
+    /// are reclaimed over many short calls.
+    pub fn expire_fields(&mut self, now_ms: u64, budget: usize) -> usize {
+        let mut done = 0;
+        while done < budget {
+            let Some(key) = self.field_expiries.pop_due(now_ms) else {
+                break;
+            };
+            // Expired or not: the field index follows the value.
+            let found = self.find(&key, self.hash(&key));
+            let Some(Entry {
+                value: Value::Hash(hash),
+                ..
+            }) = found
+                .and_then(|(_, i)| self.items.get_mut(i))
+                .map(|item| &mut item.entry)
+            else {
+                continue;
+            };
+            let purged = hash.purge_expired(now_ms, budget - done);
+            done += purged;
+            if hash.is_empty() {
+                // Its index entry is already gone: `take` finds no field TTLs left to unindex.
+                self.take(&key);
+            } else if let Some(next) = hash.next_expiry() {
+                self.field_expiries.requeue(key, next);
+                if purged == 0 {
+                    // Cannot happen while the index is exact; never spin if it were not.
+                    break;
+                }
+            }
+        }
+        done
+    }
+
+    /// Records that a command changed the hash at `key` in place, moving its earliest field
+    /// expiry from `before` to `after` (`None`: no field TTLs). Every in-place change to a
+    /// hash's field TTLs (setting, clearing, deleting or expiring a field that has one) must be
+    /// reported, so that active expiry finds the hash; whole values added or removed through
+    /// [`Db::put`] and [`Db::take`] are tracked by those.
+    pub fn note_field_expiry(&mut self, key: &[u8], before: Option<u64>, after: Option<u64>) {
+        self.field_expiries.note(key, before, after);
+    }
+
+    /// Number of hashes that have field TTLs.
+    pub fn field_expiry_len(&self) -> usize {
+        self.field_expiries.len()
     }
 
     /// Removes the item at dense position `i` and index slot `slot` (hash `h`).
@@ -344,6 +432,8 @@ impl Db {
             self.items.shrink_to(self.items.len() * 2);
         }
         self.unlist_expiry(item.entry.expire_at, h);
+        self.field_expiries
+            .note(&item.key, next_field_expiry(&item.entry.value), None);
         Some(item.entry)
     }
 
@@ -558,5 +648,42 @@ mod tests {
             .filter_map(|_| db.random_key(0).map(<[u8]>::to_vec))
             .collect();
         assert!(distinct.len() > 50, "{}", distinct.len());
+    }
+
+    fn hash_with_ttls(ttls: &[u64]) -> Value {
+        let mut h = crate::hash::Hash::new();
+        for (i, &at) in ttls.iter().enumerate() {
+            let field = format!("f{i}");
+            h.set(field.as_bytes(), b"v", false, &Default::default());
+            h.set_expire_at(field.as_bytes(), Some(at));
+        }
+        Value::Hash(h)
+    }
+
+    #[test]
+    fn put_and_take_keep_the_field_expiry_index() {
+        let mut db = Db::new();
+        db.set(b"h", hash_with_ttls(&[50, 10]), None);
+        db.set(b"plain", hash_with_ttls(&[]), None);
+        assert_eq!(db.field_expiry_len(), 1);
+        // Replaced by a value without field TTLs, then by one with them again.
+        db.set(b"h", s("x"), None);
+        assert_eq!(db.field_expiry_len(), 0);
+        db.set(b"h", hash_with_ttls(&[20]), None);
+        let moved = db.take(b"h").unwrap();
+        assert_eq!(db.field_expiry_len(), 0);
+        db.put(b"h2", moved);
+        assert_eq!(db.field_expiry_len(), 1);
+        assert_eq!(db.expire_fields(19, 100), 0);
+        // The hash emptied by expiry goes away with its index entry.
+        assert_eq!(db.expire_fields(20, 100), 1);
+        assert!(db.get(b"h2", 0).is_none());
+        assert_eq!(db.field_expiry_len(), 0);
+        db.set(b"h", hash_with_ttls(&[5, 6, 7]), None);
+        assert_eq!(db.expire_fields(6, 1), 1);
+        assert_eq!(db.expire_fields(6, 5), 1);
+        assert_eq!(db.field_expiry_len(), 1);
+        db.clear();
+        assert_eq!(db.field_expiry_len(), 0);
     }
 }

@@ -187,6 +187,21 @@ impl Hash {
         is_new
     }
 
+    /// Gets ready for a command about to set `fields` fields: a compact hash
+    /// converts to a table at once, sized for them, when `fields` alone is
+    /// more than it may hold, repeated fields included. Redis does the same
+    /// (`hashTypeTryConversion`), so `OBJECT ENCODING` answers alike, and a
+    /// big `HSET` builds its table without growing it step by step.
+    pub fn prepare_bulk_set(&mut self, fields: usize, limits: &HashLimits) {
+        if let Repr::Compact(c) = &self.repr {
+            if fields > limits.max_listpack_entries {
+                let capacity = c.header().count.saturating_add(fields);
+                let table = Table::from_compact(c, capacity.min(MAX_TABLE_FIELDS));
+                self.repr = Repr::Table(Box::new(table));
+            }
+        }
+    }
+
     /// Deletes `field`; returns false when it was not there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
@@ -224,9 +239,12 @@ impl Hash {
     }
 
     /// The earliest field expiry in the hash, if any field has one.
-    /// O(log n) for a table, a scan for a compact hash.
+    /// O(log n) for a table; a scan for a compact hash that has used field
+    /// expiry ("listpackex"), O(1) for one that never has (only such a hash
+    /// can hold a TTL), so commands on plain small hashes pay nothing.
     pub fn next_expiry(&self) -> Option<u64> {
         match &self.repr {
+            Repr::Compact(c) if !c.header().ex => None,
             Repr::Compact(c) => c.iter().filter_map(|e| e.ttl).min(),
             Repr::Table(t) => t.next_expiry(),
         }
@@ -323,7 +341,10 @@ impl Hash {
     /// hands it over by value, leaving an empty compact hash behind.
     fn take_table(&mut self) -> Box<Table> {
         match std::mem::take(&mut self.repr) {
-            Repr::Compact(c) => Box::new(Table::from_compact(&c)),
+            // Room for the field whose arrival triggers the conversion.
+            Repr::Compact(c) => {
+                Box::new(Table::from_compact(&c, c.header().count.saturating_add(1)))
+            }
             Repr::Table(t) => t,
         }
     }
@@ -786,7 +807,13 @@ struct Table {
     slots: Vec<Slot>,
     /// The fields, densely packed (swap-remove on delete).
     entries: Vec<Box<[u8]>>,
-    /// `(expire_at, hash32)` → number of fields with that pair.
+    /// `(expire_at, hash32.reverse_bits())` → number of fields with that
+    /// pair. Fields that expire in the same millisecond are purged in this
+    /// order; keyed by the plain hash, a mass expiry would delete them in
+    /// index order, leaving the survivors bunched in the top of hash space,
+    /// where a shrunken index would pile them into one long cluster (every
+    /// later removal then shifting thousands of slots). Bit-reversed, the
+    /// order is by the low bits, which are spread evenly over the index.
     expiries: BTreeMap<(u64, u32), u32>,
     /// Sum of `alloc_size` over `entries`, kept so memory_usage is O(1).
     entry_bytes: usize,
@@ -805,9 +832,9 @@ impl Table {
         }
     }
 
-    fn from_compact(c: &Compact) -> Table {
-        // Room for the field whose arrival triggers the conversion.
-        let mut t = Table::with_capacity(c.header().count.saturating_add(1));
+    /// A table holding the fields of `c`, with room for `capacity` fields.
+    fn from_compact(c: &Compact, capacity: usize) -> Table {
+        let mut t = Table::with_capacity(capacity);
         for e in c.iter() {
             let h = t.hash(e.field);
             t.insert_new(e.field, e.value, e.ttl, h);
@@ -1128,16 +1155,17 @@ impl Table {
     }
 
     fn expiry_add(&mut self, at: u64, h: u32) {
-        let n = self.expiries.entry((at, h)).or_insert(0);
+        let n = self.expiries.entry((at, h.reverse_bits())).or_insert(0);
         *n = n.saturating_add(1);
     }
 
     fn expiry_remove(&mut self, at: u64, h: u32) {
-        if let Some(n) = self.expiries.get_mut(&(at, h)) {
+        let key = (at, h.reverse_bits());
+        if let Some(n) = self.expiries.get_mut(&key) {
             if *n > 1 {
                 *n -= 1;
             } else {
-                self.expiries.remove(&(at, h));
+                self.expiries.remove(&key);
             }
         }
     }
@@ -1149,9 +1177,10 @@ impl Table {
     fn purge_expired(&mut self, now_ms: u64, budget: usize) -> usize {
         let mut removed = 0;
         while removed < budget {
-            let Some(&(at, h)) = self.expiries.keys().next() else {
+            let Some(&(at, reversed)) = self.expiries.keys().next() else {
                 break;
             };
+            let h = reversed.reverse_bits();
             if at > now_ms {
                 break;
             }
@@ -1166,7 +1195,7 @@ impl Table {
                 None => {
                     // Index and fields disagree (a bug elsewhere): drop the
                     // stale key so active expiry cannot spin on it.
-                    self.expiries.remove(&(at, h));
+                    self.expiries.remove(&(at, reversed));
                 }
             }
         }
@@ -1269,7 +1298,9 @@ mod tests {
             bytes += alloc_size(e.len());
             let p = parse_table_entry(e).expect("parse");
             if let Some(at) = p.ttl {
-                *want.entry((at, t.hash(p.field))).or_insert(0) += 1;
+                *want
+                    .entry((at, t.hash(p.field).reverse_bits()))
+                    .or_insert(0) += 1;
             }
         }
         assert_eq!(want, t.expiries, "expiry index out of sync");
@@ -1513,6 +1544,20 @@ mod tests {
         let mut h = big_table(600);
         ttl_semantics(&mut h, &L);
         assert_eq!(h.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn prepare_bulk_set_converts_only_past_the_entry_limit() {
+        let mut h = Hash::new();
+        h.set(b"a", b"1", false, &L);
+        h.prepare_bulk_set(512, &L);
+        assert_eq!(h.encoding(), "listpack");
+        h.set_expire_at(b"a", Some(7));
+        h.prepare_bulk_set(513, &L);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get_with_ttl(b"a"), Some((&b"1"[..], Some(7))));
+        assert_eq!(h.next_expiry(), Some(7));
+        check(&h);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! command of a pipelined batch.
 
 pub mod db;
+pub mod field_expiry;
 pub mod hash;
 pub mod index;
 pub mod ldouble;

@@ -1,0 +1,236 @@
+//! The multi-shard step: running one command atomically on several shards.
+//!
+//! Single-key commands never lock anything. A command whose keys live on several shards
+//! (`MSET`, `MGET`, `DEL k1 k2`, `RENAME`, `MSETNX`, `LMOVE` ...) runs as a *step*: its
+//! connection's home shard becomes the coordinator, takes exclusive use of every shard involved,
+//! does the work, and lets go. While a shard belongs to a step:
+//!
+//! * requests from other connections (their batches, other steps' lock requests) are queued in
+//!   arrival order and served when the step ends; the shard's receive loops never block, so the
+//!   step's own messages always get through;
+//! * the shard's own connections wait before running a command inline.
+//!
+//! So no client can observe half of a step. Locks are taken with one round of *try-locks* sent
+//! to all the shards at once (one round trip when nothing is contended); if any shard is busy,
+//! the coordinator gives back what it got and locks the shards one by one in ascending order,
+//! which cannot deadlock because every step waits in the same order.
+//!
+//! What a step does once it holds its shards depends on the command: `Split` commands run their
+//! per-shard parts there; any other multi-key command has its entries *moved* to the
+//! coordinator, runs its ordinary single-shard handler there, and the entries are moved back.
+//! Values move by ownership, never by copy.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use glommio::spawn_local;
+use shardis_store::Entry;
+
+use crate::shard::{Request, RequestBody, ResponseBody, Shard};
+
+/// A shard's lock: which step holds it, and who waits.
+#[derive(Default)]
+pub struct Lock {
+    holder: Cell<Option<u64>>,
+    /// Requests that arrived while a step held the shard, in arrival order.
+    deferred: RefCell<VecDeque<Request>>,
+    /// This shard's own connections waiting to run a command inline.
+    waiters: RefCell<Vec<Waker>>,
+    /// True while the deferred queue is being served.
+    draining: Cell<bool>,
+    next_step: Cell<u64>,
+}
+
+/// The keys a step moves out of one shard, and later back.
+pub type Keys = Vec<Box<[u8]>>;
+
+impl Shard {
+    /// Queues `request` if it must wait for the current step; otherwise hands it back to be
+    /// served now.
+    pub(crate) fn defer(&self, request: Request) -> Option<Request> {
+        let lock = &self.lock;
+        let holder = lock.holder.get();
+        let step = match &request.body {
+            RequestBody::Exec(batch) => batch.step,
+            RequestBody::Take { step, .. } | RequestBody::Put { step, .. } => Some(*step),
+            RequestBody::Lock(_) => None,
+            // Try-locks, unlocks, control messages and new connections never wait.
+            _ => return Some(request),
+        };
+        // The step that holds the shard always gets through, or it would wait for itself.
+        if holder.is_some() && step == holder {
+            return Some(request);
+        }
+        // Anyone else waits while a step holds the shard, and also while earlier requests are
+        // still queued, so that requests keep their order.
+        let queued = !lock.deferred.borrow().is_empty() || lock.draining.get();
+        if holder.is_some() || queued {
+            lock.deferred.borrow_mut().push_back(request);
+            None
+        } else {
+            Some(request)
+        }
+    }
+
+    /// Serves the lock requests; `None` for any other body.
+    pub(crate) fn serve_lock(self: &Rc<Shard>, body: &RequestBody) -> Option<ResponseBody> {
+        match *body {
+            RequestBody::TryLock(step) => {
+                let free =
+                    self.lock.holder.get().is_none() && self.lock.deferred.borrow().is_empty();
+                if free {
+                    self.lock.holder.set(Some(step));
+                }
+                Some(ResponseBody::Granted(free))
+            }
+            RequestBody::Lock(step) => {
+                self.lock.holder.set(Some(step));
+                Some(ResponseBody::Granted(true))
+            }
+            RequestBody::Unlock(step) => {
+                self.release(step);
+                Some(ResponseBody::Done)
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes `keys` of database `db` out of this shard's store, for a step.
+    pub(crate) fn take_entries(&self, db: usize, keys: &Keys) -> Vec<Option<Entry>> {
+        let mut store = self.store.borrow_mut();
+        match store.dbs.get_mut(db) {
+            Some(db) => keys.iter().map(|k| db.take(k)).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Puts entries back (a `None` leaves the key absent), at the end of a step.
+    pub(crate) fn put_entries(&self, db: usize, entries: Vec<(Box<[u8]>, Option<Entry>)>) {
+        let mut store = self.store.borrow_mut();
+        if let Some(db) = store.dbs.get_mut(db) {
+            for (key, entry) in entries {
+                match entry {
+                    Some(entry) => db.put(&key, entry),
+                    None => {
+                        db.take(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until no step holds this shard (before running a command inline).
+    pub async fn until_unlocked(&self) {
+        poll_fn(|cx| {
+            if self.lock.holder.get().is_none() {
+                Poll::Ready(())
+            } else {
+                self.lock.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// True if a step holds this shard.
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.lock.holder.get().is_some()
+    }
+
+    /// Takes exclusive use of `shards` (ascending, no duplicates) for a new step.
+    pub async fn lock_shards(self: &Rc<Shard>, shards: &[usize]) -> u64 {
+        let n = self.lock.next_step.get();
+        self.lock.next_step.set(n + 1);
+        let step = n * self.count as u64 + self.id as u64;
+        // First, try every shard at once.
+        let mut waiting = Vec::new();
+        let mut all = true;
+        let mut got = Vec::new();
+        for &s in shards {
+            if s == self.id {
+                let free = !self.is_locked() && self.lock.deferred.borrow().is_empty();
+                if free {
+                    self.lock.holder.set(Some(step));
+                    got.push(s);
+                }
+                all &= free;
+            } else {
+                waiting.push((s, self.send(s, RequestBody::TryLock(step)).await));
+            }
+        }
+        for (s, slot) in waiting {
+            if matches!(slot.wait().await, ResponseBody::Granted(true)) {
+                got.push(s);
+            } else {
+                all = false;
+            }
+        }
+        if all {
+            return step;
+        }
+        // Contended: give everything back, then queue for each shard in ascending order.
+        self.unlock_shards(step, &got);
+        for &s in shards {
+            if s == self.id {
+                loop {
+                    self.until_unlocked().await;
+                    if !self.is_locked() {
+                        self.lock.holder.set(Some(step));
+                        break;
+                    }
+                }
+            } else {
+                self.send(s, RequestBody::Lock(step)).await.wait().await;
+            }
+        }
+        step
+    }
+
+    /// Ends a step on `shards`. Remote shards are told without waiting for an answer: the
+    /// unlock travels behind the step's other messages, so it cannot overtake them.
+    pub fn unlock_shards(self: &Rc<Shard>, step: u64, shards: &[usize]) {
+        for &s in shards {
+            if s == self.id {
+                self.release(step);
+            } else {
+                let shard = self.clone();
+                spawn_local(async move {
+                    shard.send(s, RequestBody::Unlock(step)).await;
+                })
+                .detach();
+            }
+        }
+    }
+
+    /// Lets go of this shard if `step` holds it, wakes local waiters and serves what queued.
+    fn release(self: &Rc<Shard>, step: u64) {
+        if self.lock.holder.get() != Some(step) {
+            return;
+        }
+        self.lock.holder.set(None);
+        for waker in self.lock.waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+        if self.lock.draining.get() || self.lock.deferred.borrow().is_empty() {
+            return;
+        }
+        self.lock.draining.set(true);
+        let shard = self.clone();
+        spawn_local(async move {
+            // Serve queued requests in order until one of them locks the shard again.
+            while !shard.is_locked() {
+                let next = shard.lock.deferred.borrow_mut().pop_front();
+                match next {
+                    Some(request) => shard.serve(request).await,
+                    None => break,
+                }
+            }
+            shard.lock.draining.set(false);
+        })
+        .detach();
+    }
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Memory benchmark for hashes: the same datasets loaded into shardis-server (--shards 1) and into
+# Debian's redis-server, each into a freshly started server, reporting used_memory (INFO memory)
+# and the resident set size (VmRSS of /proc/PID/status) of both, and Shardis / Redis ratios.
+#
+#   1. 1,000,000 hashes user:N {name userN, email userN@example.com, age 18-80,
+#      city (one of ten European capitals), verified 0/1}
+#   2. one hash bighash with 1,000,000 fields field:N -> value:N
+#   3. dataset 1 with a 1-day TTL on every field (HSETEX ... EX 86400)
+#   4. dataset 2 with a 1-day TTL on every field
+#
+# Redis 7.0 has no field TTLs, so datasets 3 and 4 are Shardis only.
+#
+# Run by hand on a quiet machine, holding the build lock so that no build runs meanwhile:
+#   flock /tmp/shardis-build.lock scripts/bench-memory.sh
+# N=100000 scales the datasets down for a quick try; SHARDIS=path uses that binary instead of
+# building a release one. Prints a markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-1000000}
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
+# Installs Debian's redis-server and redis-tools if they are missing.
+python3 scripts/benchlib.py ensure-redis
+command -v "$REDIS_SERVER" >/dev/null || { echo "$REDIS_SERVER is missing" >&2; exit 1; }
+
+if [[ -z ${SHARDIS:-} ]]; then
+    cargo build --release --quiet --bin shardis-server
+    SHARDIS=target/release/shardis-server
+fi
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Writes a dataset as RESP commands (what redis-cli --pipe sends) to stdout.
+#   $1: users | big    $2: "" (plain HSET) or "ttl" (HSETEX ... EX 86400)
+generate() {
+    awk -v n="$N" -v kind="$1" -v ttl="$2" '
+        function cmd(argc, args,    i, s) {
+            s = "*" argc "\r\n"
+            for (i = 1; i <= argc; i++) s = s "$" length(args[i]) "\r\n" args[i] "\r\n"
+            printf "%s", s
+        }
+        BEGIN {
+            srand(1)
+            split("Amsterdam Athens Berlin Brussels Dublin Lisbon Madrid Paris Rome Vienna", city, " ")
+            if (kind == "users") {
+                for (u = 1; u <= n; u++) {
+                    delete a
+                    a[1] = (ttl ? "HSETEX" : "HSET"); a[2] = "user:" u; c = 2
+                    if (ttl) { a[3] = "EX"; a[4] = "86400"; a[5] = "FIELDS"; a[6] = "5"; c = 6 }
+                    a[++c] = "name";     a[++c] = "user" u
+                    a[++c] = "email";    a[++c] = "user" u "@example.com"
+                    a[++c] = "age";      a[++c] = 18 + int(rand() * 63)
+                    a[++c] = "city";     a[++c] = city[1 + int(rand() * 10)]
+                    a[++c] = "verified"; a[++c] = int(rand() * 2)
+                    cmd(c, a)
+                }
+            } else {
+                batch = 1000
+                for (f = 1; f <= n; f += batch) {
+                    delete a
+                    last = (f + batch - 1 < n) ? f + batch - 1 : n
+                    a[1] = (ttl ? "HSETEX" : "HSET"); a[2] = "bighash"; c = 2
+                    if (ttl) { a[3] = "EX"; a[4] = "86400"; a[5] = "FIELDS"; a[6] = last - f + 1; c = 6 }
+                    for (i = f; i <= last; i++) { a[++c] = "field:" i; a[++c] = "value:" i }
+                    cmd(c, a)
+                }
+            }
+        }'
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts a fresh server ($1: shardis | redis) on a free port; sets $pid and $port.
+start() {
+    port=$(free_port)
+    if [[ $1 == shardis ]]; then
+        "$SHARDIS" --port "$port" --shards 1 >"$work/server.log" 2>&1 &
+    else
+        "$REDIS_SERVER" --port "$port" --save '' --appendonly no >"$work/server.log" 2>&1 &
+    fi
+    pid=$!
+    for _ in $(seq 200); do
+        redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && return
+        sleep 0.05
+    done
+    echo "$1 did not start:" >&2; cat "$work/server.log" >&2; exit 1
+}
+
+stop() {
+    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+}
+
+# Loads dataset file $1 and prints "used_memory rss_bytes".
+load_and_measure() {
+    redis-cli -p "$port" --pipe <"$1" >"$work/pipe.log" 2>&1 || { cat "$work/pipe.log" >&2; exit 1; }
+    grep -q "errors: 0," "$work/pipe.log" || { echo "load errors:" >&2; cat "$work/pipe.log" >&2; exit 1; }
+    local used rss
+    used=$(redis-cli -p "$port" INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }')
+    rss=$(awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$pid/status")
+    echo "$used $rss"
+}
+
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1048576 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+generate users "" >"$work/1.resp"
+generate big "" >"$work/2.resp"
+generate users ttl >"$work/3.resp"
+generate big ttl >"$work/4.resp"
+names=(
+    ""
+    "$N hashes user:N, 5 fields"
+    "1 hash, $N fields"
+    "$N hashes user:N, 5 fields, field TTLs"
+    "1 hash, $N fields, field TTLs"
+)
+
+echo "| dataset | Shardis used_memory | Redis used_memory | ratio | Shardis RSS | Redis RSS | ratio |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+for d in 1 2 3 4; do
+    start shardis
+    read -r s_used s_rss < <(load_and_measure "$work/$d.resp")
+    stop
+    if (( d <= 2 )); then
+        start redis
+        read -r r_used r_rss < <(load_and_measure "$work/$d.resp")
+        stop
+        echo "| ${names[$d]} | $(mb "$s_used") | $(mb "$r_used") | $(ratio "$s_used" "$r_used") | $(mb "$s_rss") | $(mb "$r_rss") | $(ratio "$s_rss" "$r_rss") |"
+    else
+        na="n/a (7.0 has no field TTLs)"
+        echo "| ${names[$d]} | $(mb "$s_used") | $na | | $(mb "$s_rss") | $na | |"
+    fi
+done
+echo
+echo "$("$REDIS_SERVER" --version | cut -d' ' -f1-3); $SHARDIS --shards 1"

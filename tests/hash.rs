@@ -1,0 +1,516 @@
+//! Hash commands end to end: reply shapes in RESP2 and RESP3, field TTLs against their
+//! documented behaviour (Redis 7.4 / 8.0, which Debian's 7.0 lacks), active field expiry without
+//! client access, and randomized sequences of the 7.0 hash commands compared with redis-server.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::harness::{encode, Raw, RealRedis, Server, TOPOLOGIES};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// An array of integer replies, as RESP.
+fn ints(values: &[i64]) -> String {
+    let mut s = format!("*{}\r\n", values.len());
+    for v in values {
+        s.push_str(&format!(":{v}\r\n"));
+    }
+    s
+}
+
+#[test]
+fn hash_commands_through_the_redis_crate() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut con = server.client();
+        // Keys spread over every shard.
+        for k in 0..20 {
+            let key = format!("user:{k}");
+            let added: i64 = redis::cmd("HSET")
+                .arg(&key)
+                .arg(&["name", "ann", "age", "40"])
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(added, 2);
+            let age: i64 = redis::cmd("HINCRBY")
+                .arg(&key)
+                .arg("age")
+                .arg(k)
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(age, 40 + k);
+        }
+        for k in 0..20 {
+            let all: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(format!("user:{k}"))
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(all.len(), 2);
+            assert_eq!(all["age"], (40 + k).to_string());
+        }
+        let deleted: i64 = redis::cmd("HDEL")
+            .arg("user:3")
+            .arg(&["name", "age", "nosuch"])
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(deleted, 2);
+        let exists: i64 = redis::cmd("EXISTS").arg("user:3").query(&mut con).unwrap();
+        assert_eq!(exists, 0, "the emptied hash is gone ({shards} shards)");
+        let float: String = redis::cmd("HINCRBYFLOAT")
+            .arg("f")
+            .arg("x")
+            .arg("1999.98")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(float, "1999.97999999999999998");
+    }
+}
+
+#[test]
+fn resp3_reply_shapes() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut raw = server.raw();
+        assert!(raw.cmd(&["HELLO", "3"]).starts_with('%'));
+        assert_eq!(raw.cmd(&["HGETALL", "nokey"]), "%0\r\n");
+        assert_eq!(raw.cmd(&["HGET", "nokey", "f"]), "_\r\n");
+        assert_eq!(raw.cmd(&["HRANDFIELD", "nokey"]), "_\r\n");
+        raw.cmd(&["HSET", "h", "f", "v"]);
+        assert_eq!(raw.cmd(&["HGETALL", "h"]), "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
+        assert_eq!(raw.cmd(&["HKEYS", "h"]), "*1\r\n$1\r\nf\r\n");
+        assert_eq!(
+            raw.cmd(&["HRANDFIELD", "h", "-2", "WITHVALUES"]),
+            "*2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["HSCAN", "h", "0"]),
+            "*2\r\n$1\r\n0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        );
+        assert_eq!(raw.cmd(&["HMGET", "h", "f", "g"]), "*2\r\n$1\r\nv\r\n_\r\n");
+        assert_eq!(raw.cmd(&["HELLO", "2"]).chars().next(), Some('*'));
+        assert_eq!(raw.cmd(&["HGETALL", "h"]), "*2\r\n$1\r\nf\r\n$1\r\nv\r\n");
+        assert_eq!(
+            raw.cmd(&["HRANDFIELD", "h", "-1", "WITHVALUES"]),
+            "*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        );
+    }
+}
+
+/// The field-TTL commands answer as Redis 8 documents them.
+#[test]
+fn field_ttls_as_documented() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut raw = server.raw();
+        let far = now_ms() + 3_600_000;
+        assert_eq!(
+            raw.cmd(&["HSET", "h", "a", "1", "b", "2", "c", "3"]),
+            ":3\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&[
+                "HPEXPIREAT",
+                "h",
+                &far.to_string(),
+                "FIELDS",
+                "2",
+                "a",
+                "nosuch"
+            ]),
+            ints(&[1, -2])
+        );
+        assert_eq!(
+            raw.cmd(&["HEXPIRE", "h", "100", "NX", "FIELDS", "2", "a", "b"]),
+            ints(&[0, 1])
+        );
+        assert_eq!(
+            raw.cmd(&["HEXPIRE", "h", "200", "GT", "FIELDS", "2", "b", "c"]),
+            ints(&[1, 0])
+        );
+        assert_eq!(
+            raw.cmd(&["HEXPIRE", "h", "50", "LT", "FIELDS", "2", "b", "c"]),
+            ints(&[1, 1])
+        );
+        assert_eq!(
+            raw.cmd(&["HTTL", "h", "FIELDS", "3", "b", "c", "x"]),
+            ints(&[50, 50, -2])
+        );
+        assert_eq!(
+            raw.cmd(&["HPEXPIRETIME", "h", "FIELDS", "1", "a"]),
+            ints(&[far as i64])
+        );
+        assert_eq!(
+            raw.cmd(&["HPERSIST", "h", "FIELDS", "2", "a", "a"]),
+            ints(&[1, -1])
+        );
+        assert_eq!(raw.cmd(&["HTTL", "h", "FIELDS", "1", "a"]), ints(&[-1]));
+        // A time that is not in the future deletes the field at once: code 2.
+        assert_eq!(
+            raw.cmd(&["HEXPIRE", "h", "0", "FIELDS", "1", "c"]),
+            ints(&[2])
+        );
+        assert_eq!(
+            raw.cmd(&["HPEXPIREAT", "h", "1", "FIELDS", "1", "b"]),
+            ints(&[2])
+        );
+        assert_eq!(raw.cmd(&["HGETALL", "h"]), "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+        assert_eq!(
+            raw.cmd(&["HEXPIREAT", "h", "1", "FIELDS", "1", "a"]),
+            ints(&[2])
+        );
+        assert_eq!(
+            raw.cmd(&["EXISTS", "h"]),
+            ":0\r\n",
+            "the last field took the key"
+        );
+        assert_eq!(raw.cmd(&["HTTL", "h", "FIELDS", "1", "a"]), ints(&[-2]));
+        // HSET clears a field's TTL, HINCRBY keeps it.
+        raw.cmd(&[
+            "HSETEX", "t", "EX", "100", "FIELDS", "2", "n", "1", "s", "x",
+        ]);
+        raw.cmd(&["HINCRBY", "t", "n", "5"]);
+        raw.cmd(&["HSET", "t", "s", "y"]);
+        assert_eq!(
+            raw.cmd(&["HTTL", "t", "FIELDS", "2", "n", "s"]),
+            ints(&[100, -1])
+        );
+        // HSETEX conditions and HGETEX / HGETDEL.
+        assert_eq!(
+            raw.cmd(&["HSETEX", "t", "FNX", "FIELDS", "1", "n", "0"]),
+            ":0\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["HSETEX", "t", "FXX", "KEEPTTL", "FIELDS", "1", "n", "0"]),
+            ":1\r\n"
+        );
+        assert_eq!(raw.cmd(&["HTTL", "t", "FIELDS", "1", "n"]), ints(&[100]));
+        assert_eq!(
+            raw.cmd(&["HGETEX", "t", "PERSIST", "FIELDS", "2", "n", "zz"]),
+            "*2\r\n$1\r\n0\r\n$-1\r\n"
+        );
+        assert_eq!(raw.cmd(&["HTTL", "t", "FIELDS", "1", "n"]), ints(&[-1]));
+        assert_eq!(
+            raw.cmd(&["HGETDEL", "t", "FIELDS", "2", "n", "s"]),
+            "*2\r\n$1\r\n0\r\n$1\r\ny\r\n"
+        );
+        assert_eq!(raw.cmd(&["EXISTS", "t"]), ":0\r\n");
+        // A short TTL runs out for real.
+        raw.cmd(&["HSET", "soon", "a", "1", "b", "2"]);
+        assert_eq!(
+            raw.cmd(&["HPEXPIRE", "soon", "30", "FIELDS", "1", "a"]),
+            ints(&[1])
+        );
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(raw.cmd(&["HGET", "soon", "a"]), "$-1\r\n");
+        assert_eq!(raw.cmd(&["HLEN", "soon"]), ":1\r\n");
+        assert_eq!(raw.cmd(&["HEXISTS", "soon", "a"]), ":0\r\n");
+        // Errors name the problem and change nothing.
+        assert_eq!(
+            raw.cmd(&["HEXPIRE", "soon", "10", "FIELDS", "2", "b"]),
+            "-ERR The `numfields` parameter must match the number of arguments\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["HEXPIRE", "soon", "10", "FIELDS", "0", "b"]),
+            "-ERR Parameter `numFields` should be greater than 0\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["HTTL", "soon", "FIELDS", "0", "b"]),
+            "-ERR Number of fields must be a positive integer\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["HPEXPIRE", "soon", "10", "NX", "b", "c"]),
+            "-ERR Mandatory argument FIELDS is missing or not at the right position\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["HSETEX", "soon", "EX", "1", "PX", "1", "FIELDS", "1", "b", "v"]),
+            "-ERR Only one of EX, PX, EXAT, PXAT or KEEPTTL arguments can be specified\r\n"
+        );
+        assert_eq!(raw.cmd(&["HTTL", "soon", "FIELDS", "1", "b"]), ints(&[-1]));
+        assert_eq!(
+            raw.cmd(&["HEXPIRE", "soon", "10", "FIELDS", "1"]),
+            "-ERR wrong number of arguments for 'hexpire' command\r\n"
+        );
+    }
+}
+
+#[test]
+fn hash_limits_are_configurable() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &["--hash-max-listpack-entries", "4"]);
+        let mut raw = server.raw();
+        assert_eq!(
+            raw.cmd(&["CONFIG", "GET", "hash-max-listpack-entries"]),
+            "*2\r\n$25\r\nhash-max-listpack-entries\r\n$1\r\n4\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["CONFIG", "SET", "hash-max-ziplist-value", "8"]),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["CONFIG", "GET", "hash-max-listpack-value"]),
+            "*2\r\n$23\r\nhash-max-listpack-value\r\n$1\r\n8\r\n"
+        );
+        // Past both limits the hashes keep working (their encoding is a unit-test matter).
+        let mut cmd = vec!["HSET".to_owned(), "h".to_owned()];
+        for i in 0..10 {
+            cmd.push(format!("f{i}"));
+            cmd.push("a-value-longer-than-eight-bytes".to_owned());
+        }
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        assert_eq!(raw.cmd(&args), ":10\r\n");
+        assert_eq!(raw.cmd(&["HLEN", "h"]), ":10\r\n");
+    }
+}
+
+/// The `db0:keys=N` count of `INFO keyspace` (0 when db0 is empty).
+fn keys_in_db0(raw: &mut Raw) -> usize {
+    let info = raw.cmd(&["INFO", "keyspace"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("db0:keys="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A 100,000-field hash whose fields all expire at once is reclaimed by active expiry, with no
+/// client touching it, in bounded slices: a keyed command on the same shard is answered
+/// promptly throughout.
+#[test]
+fn a_huge_hash_expires_without_access_and_without_stalls() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut raw = server.raw();
+        const FIELDS: usize = 100_000;
+        // Load in pipelined batches.
+        let mut batch = Vec::new();
+        for chunk in 0..FIELDS / 1000 {
+            let mut cmd = vec!["HSET".to_owned(), "{big}hash".to_owned()];
+            for i in chunk * 1000..(chunk + 1) * 1000 {
+                cmd.push(format!("field:{i}"));
+                cmd.push(format!("value:{i}"));
+            }
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            batch.extend(encode(&args));
+        }
+        raw.send(&batch);
+        for _ in 0..FIELDS / 1000 {
+            assert_eq!(raw.reply(), ":1000\r\n");
+        }
+        assert_eq!(keys_in_db0(&mut raw), 1);
+        let at = now_ms() + 500;
+        let mut cmd = vec![
+            "HPEXPIREAT".to_owned(),
+            "{big}hash".to_owned(),
+            at.to_string(),
+            "FIELDS".to_owned(),
+            FIELDS.to_string(),
+        ];
+        cmd.extend((0..FIELDS).map(|i| format!("field:{i}")));
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let reply = raw.cmd(&args);
+        // Every field got its TTL (code 1, not 2: the time was still ahead).
+        assert_eq!(reply.matches(":1\r\n").count(), FIELDS);
+        // Probe the hash's shard (same hash tag) and the connection's own shard until the hash
+        // is gone, never reading the hash itself.
+        let mut probe = server.raw();
+        let start = Instant::now();
+        let mut worst = Duration::ZERO;
+        loop {
+            let t = Instant::now();
+            assert_eq!(probe.cmd(&["EXISTS", "{big}probe"]), ":0\r\n");
+            assert_eq!(probe.cmd(&["PING"]), "+PONG\r\n");
+            worst = worst.max(t.elapsed());
+            if now_ms() > at + 50 && keys_in_db0(&mut raw) == 0 {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "not reclaimed");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        eprintln!("{shards} shards: slowest probe {worst:?}");
+        // Generous for a debug build on a busy machine; an unbounded purge of 100k fields
+        // stalls far longer.
+        assert!(
+            worst < Duration::from_millis(100),
+            "{shards} shards: a probe took {worst:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Differential: the Redis 7.0 hash commands, randomized, against redis-server
+// ---------------------------------------------------------------------------
+
+/// The bulk strings of a flat RESP2 array reply (nil elements as `None`), or `None` if the
+/// reply is not such an array.
+fn bulk_array(reply: &str) -> Option<Vec<Option<String>>> {
+    let mut lines = reply.strip_prefix('*')?.split("\r\n");
+    let n: usize = lines.next()?.parse().ok()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let header = lines.next()?;
+        if header == "$-1" {
+            out.push(None);
+        } else {
+            header.strip_prefix('$')?;
+            out.push(Some(lines.next()?.to_owned()));
+        }
+    }
+    Some(out)
+}
+
+/// A reply with field order taken out where the order is unspecified (`HGETALL`, `HKEYS`,
+/// `HVALS`: arrays sorted, `HGETALL` pairs sorted by field); other replies as they are.
+fn unordered(command: &str, reply: &str) -> String {
+    let any_order = ["HGETALL", "HKEYS", "HVALS"]
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(command));
+    let Some(items) = bulk_array(reply).filter(|_| any_order) else {
+        return reply.to_owned();
+    };
+    let mut items: Vec<String> = items.into_iter().map(|i| i.unwrap_or_default()).collect();
+    if command.eq_ignore_ascii_case("HGETALL") {
+        let mut pairs: Vec<String> = items.chunks(2).map(|p| p.join("\u{0}")).collect();
+        pairs.sort();
+        pairs.join("\n")
+    } else {
+        items.sort();
+        items.join("\n")
+    }
+}
+
+/// A random value: short or long (past the 64-byte listpack limit), text, integers, floats.
+fn random_value(rng: &mut StdRng) -> String {
+    match rng.random_range(0..8) {
+        0 => rng.random_range(-100i64..100).to_string(),
+        1 => format!("{}.{}", rng.random_range(-50..50), rng.random_range(0..100)),
+        2 => "9223372036854775806".to_owned(),
+        3 => String::new(),
+        4 => "x".repeat(rng.random_range(60..70)),
+        5 => "1e3".to_owned(),
+        _ => format!("v{}", rng.random_range(0..1000)),
+    }
+}
+
+/// A random 7.0 hash command over a few keys, one of them a string.
+fn random_hash_command(rng: &mut StdRng) -> Vec<String> {
+    let keys = ["h1", "h2", "{t}h", "big", "str"];
+    let key = keys[rng.random_range(0..keys.len())].to_owned();
+    let field = |rng: &mut StdRng| match rng.random_range(0..10) {
+        0 => "f".repeat(65),
+        1 => String::new(),
+        _ => format!("f{}", rng.random_range(0..12)),
+    };
+    let s = |v: &str| v.to_owned();
+    match rng.random_range(0..22) {
+        0..=3 => {
+            let mut cmd = vec![
+                s(if rng.random_bool(0.8) {
+                    "HSET"
+                } else {
+                    "HMSET"
+                }),
+                key,
+            ];
+            for _ in 0..rng.random_range(1..4) {
+                cmd.push(field(rng));
+                cmd.push(random_value(rng));
+            }
+            if rng.random_range(0..20) == 0 {
+                cmd.pop(); // wrong number of arguments
+            }
+            cmd
+        }
+        4 => {
+            // Past 512 fields: conversion to a hash table.
+            let mut cmd = vec![s("HSET"), key];
+            let base = rng.random_range(0..3) * 300;
+            for i in base..base + rng.random_range(200..600) {
+                cmd.push(format!("n{i}"));
+                cmd.push(i.to_string());
+            }
+            cmd
+        }
+        5 => vec![s("HSETNX"), key, field(rng), random_value(rng)],
+        6 | 7 => vec![s("HGET"), key, field(rng)],
+        8 => {
+            let mut cmd = vec![s("HMGET"), key];
+            cmd.extend((0..rng.random_range(1..5)).map(|_| field(rng)));
+            cmd
+        }
+        9 => vec![s("HGETALL"), key],
+        10 => vec![s("HKEYS"), key],
+        11 => vec![s("HVALS"), key],
+        12 => vec![s("HLEN"), key],
+        13 => vec![s("HEXISTS"), key, field(rng)],
+        14 | 15 => {
+            let mut cmd = vec![s("HDEL"), key];
+            cmd.extend((0..rng.random_range(1..4)).map(|_| field(rng)));
+            if rng.random_range(0..10) == 0 {
+                cmd.extend((0..600).map(|i| format!("n{i}")));
+            }
+            cmd
+        }
+        16 => vec![s("HSTRLEN"), key, field(rng)],
+        17 | 18 => {
+            let by = match rng.random_range(0..6) {
+                0 => s("9223372036854775807"),
+                1 => s("x"),
+                _ => rng.random_range(-1000i64..1000).to_string(),
+            };
+            vec![s("HINCRBY"), key, field(rng), by]
+        }
+        19 | 20 => {
+            let by = match rng.random_range(0..6) {
+                0 => s("1e308"),
+                1 => s("abc"),
+                2 => s("-99.99"),
+                _ => format!(
+                    "{}.{}",
+                    rng.random_range(-100..100),
+                    rng.random_range(0..1000)
+                ),
+            };
+            vec![s("HINCRBYFLOAT"), key, field(rng), by]
+        }
+        _ => vec![s("EXISTS"), key],
+    }
+}
+
+#[test]
+fn random_hash_sequences_match_redis() {
+    let Some(redis) = RealRedis::start() else {
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut r = Raw::connect(redis.port);
+        let mut s = server.raw();
+        for seed in 0..12u64 {
+            assert_eq!(r.cmd(&["FLUSHALL"]), "+OK\r\n");
+            assert_eq!(s.cmd(&["FLUSHALL"]), "+OK\r\n");
+            for c in [&mut r, &mut s] {
+                assert_eq!(c.cmd(&["SET", "str", "text"]), "+OK\r\n");
+            }
+            let mut rng = StdRng::seed_from_u64(seed);
+            for n in 0..400 {
+                let cmd = random_hash_command(&mut rng);
+                let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+                let (want, got) = (r.cmd(&args), s.cmd(&args));
+                let shown: Vec<&str> = args.iter().take(8).copied().collect();
+                assert_eq!(
+                    unordered(args[0], &got),
+                    unordered(args[0], &want),
+                    "seed {seed}, command #{n} {shown:?}, {shards} shards"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! MULTI / EXEC / DISCARD / WATCH, including atomicity across shards.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::harness::{encode, Raw, RealRedis, Server, TOPOLOGIES};
+
+#[test]
+fn queue_exec_and_errors() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut raw = server.raw();
+        assert_eq!(raw.cmd(&["MULTI"]), "+OK\r\n");
+        assert_eq!(raw.cmd(&["SET", "a", "1"]), "+QUEUED\r\n");
+        assert_eq!(raw.cmd(&["SET", "b", "2"]), "+QUEUED\r\n");
+        assert_eq!(raw.cmd(&["GET", "a"]), "+QUEUED\r\n");
+        assert_eq!(raw.cmd(&["HSET", "a", "f", "v"]), "+QUEUED\r\n");
+        assert_eq!(raw.cmd(&["DEL", "a", "b", "c"]), "+QUEUED\r\n");
+        assert_eq!(raw.cmd(&["DBSIZE"]), "+QUEUED\r\n");
+        // A runtime error (WRONGTYPE) does not undo the others.
+        assert_eq!(
+            raw.cmd(&["EXEC"]),
+            "*6\r\n+OK\r\n+OK\r\n$1\r\n1\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:2\r\n:0\r\n"
+        );
+        assert_eq!(raw.cmd(&["EXEC"]), "-ERR EXEC without MULTI\r\n");
+        assert_eq!(raw.cmd(&["DISCARD"]), "-ERR DISCARD without MULTI\r\n");
+
+        assert_eq!(raw.cmd(&["MULTI"]), "+OK\r\n");
+        assert_eq!(
+            raw.cmd(&["MULTI"]),
+            "-ERR MULTI calls can not be nested\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["WATCH", "x"]),
+            "-ERR WATCH inside MULTI is not allowed\r\n"
+        );
+        assert_eq!(raw.cmd(&["SET", "a", "1"]), "+QUEUED\r\n");
+        assert_eq!(
+            raw.cmd(&["NOSUCHCOMMAND"]),
+            "-ERR unknown command 'NOSUCHCOMMAND', with args beginning with: \r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["GET"]),
+            "-ERR wrong number of arguments for 'get' command\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["EXEC"]),
+            "-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        assert_eq!(
+            raw.cmd(&["EXISTS", "a"]),
+            ":0\r\n",
+            "an aborted transaction changes nothing"
+        );
+
+        assert_eq!(raw.cmd(&["MULTI"]), "+OK\r\n");
+        assert_eq!(raw.cmd(&["SET", "a", "1"]), "+QUEUED\r\n");
+        assert_eq!(raw.cmd(&["DISCARD"]), "+OK\r\n");
+        assert_eq!(raw.cmd(&["EXISTS", "a"]), ":0\r\n");
+        assert_eq!(raw.cmd(&["MULTI"]), "+OK\r\n");
+        assert_eq!(raw.cmd(&["EXEC"]), "*0\r\n");
+    }
+}
+
+#[test]
+fn watch_fails_exec_after_a_write_a_delete_an_expiry_or_a_flush() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut a = server.raw();
+        let mut b = server.raw();
+        let exec_after = |a: &mut Raw, b: &mut Raw, interfere: &[&str]| {
+            assert_eq!(a.cmd(&["WATCH", "w1", "w2"]), "+OK\r\n");
+            if !interfere.is_empty() {
+                b.cmd(interfere);
+            }
+            assert_eq!(a.cmd(&["MULTI"]), "+OK\r\n");
+            assert_eq!(a.cmd(&["SET", "done", "1"]), "+QUEUED\r\n");
+            a.cmd(&["EXEC"])
+        };
+        b.cmd(&["SET", "w1", "x"]);
+        assert_eq!(
+            exec_after(&mut a, &mut b, &[]),
+            "*1\r\n+OK\r\n",
+            "untouched"
+        );
+        assert_eq!(
+            exec_after(&mut a, &mut b, &["SET", "w1", "y"]),
+            "*-1\r\n",
+            "written"
+        );
+        assert_eq!(
+            exec_after(&mut a, &mut b, &["SET", "w2", "new"]),
+            "*-1\r\n",
+            "created"
+        );
+        assert_eq!(
+            exec_after(&mut a, &mut b, &["DEL", "w1"]),
+            "*-1\r\n",
+            "deleted"
+        );
+        b.cmd(&["SET", "w1", "x"]);
+        assert_eq!(
+            exec_after(&mut a, &mut b, &["FLUSHALL"]),
+            "*-1\r\n",
+            "flushed"
+        );
+        assert_eq!(
+            exec_after(&mut a, &mut b, &["DEL", "nothing"]),
+            "*1\r\n+OK\r\n"
+        );
+        // Expiry: the watched key expires between WATCH and EXEC.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        b.cmd(&["SET", "w1", "x", "PXAT", &(now + 100).to_string()]);
+        assert_eq!(a.cmd(&["WATCH", "w1"]), "+OK\r\n");
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        assert_eq!(a.cmd(&["MULTI"]), "+OK\r\n");
+        assert_eq!(a.cmd(&["SET", "done", "1"]), "+QUEUED\r\n");
+        assert_eq!(a.cmd(&["EXEC"]), "*-1\r\n", "expired");
+        // UNWATCH forgets.
+        assert_eq!(a.cmd(&["WATCH", "w1"]), "+OK\r\n");
+        b.cmd(&["SET", "w1", "z"]);
+        assert_eq!(a.cmd(&["UNWATCH"]), "+OK\r\n");
+        assert_eq!(a.cmd(&["MULTI"]), "+OK\r\n");
+        assert_eq!(a.cmd(&["EXEC"]), "*0\r\n");
+    }
+}
+
+/// Writers set ten keys spread over every shard to the same value in one transaction; readers
+/// read all ten in one transaction. A reader that ever sees two different values has seen half
+/// of a transaction.
+#[test]
+fn transactions_across_shards_are_never_seen_half_done() {
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let keys: Vec<String> = (0..10).map(|i| format!("torn:{i}")).collect();
+        let port = server.port;
+        let writer_keys = keys.clone();
+        let writer = std::thread::spawn(move || {
+            let mut w = Raw::connect(port);
+            for round in 0..400 {
+                let mut batch = encode(&["MULTI"]);
+                for k in &writer_keys {
+                    batch.extend(encode(&["SET", k, &round.to_string()]));
+                }
+                batch.extend(encode(&["EXEC"]));
+                w.send(&batch);
+                for _ in 0..writer_keys.len() + 1 {
+                    w.reply();
+                }
+                assert!(w.reply().starts_with("*10\r\n"));
+            }
+        });
+        let mut readers = Vec::new();
+        for _ in 0..2 {
+            let keys = keys.clone();
+            readers.push(std::thread::spawn(move || {
+                let mut r = Raw::connect(port);
+                for _ in 0..400 {
+                    let mut batch = encode(&["MULTI"]);
+                    for k in &keys {
+                        batch.extend(encode(&["GET", k]));
+                    }
+                    batch.extend(encode(&["EXEC"]));
+                    r.send(&batch);
+                    for _ in 0..keys.len() + 1 {
+                        r.reply();
+                    }
+                    let exec = r.reply();
+                    let values = bulk_values(&exec);
+                    assert_eq!(values.len(), 10, "{exec}");
+                    assert!(
+                        values.iter().all(|v| *v == values[0]),
+                        "torn read with {shards} shards: {values:?}"
+                    );
+                }
+            }));
+        }
+        writer.join().unwrap();
+        for r in readers {
+            r.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn transaction_replies_match_redis() {
+    let Some(redis) = RealRedis::start() else {
+        eprintln!("SKIPPED: redis-server is not installed");
+        return;
+    };
+    let script: &[&[&str]] = &[
+        &["MULTI"],
+        &["SET", "k", "1"],
+        &["GET", "k"],
+        &["HSET", "k", "f", "v"],
+        &["EXEC"],
+        &["MULTI"],
+        &["MULTI"],
+        &["WATCH", "k"],
+        &["GET", "k"],
+        &["EXEC"],
+        &["MULTI"],
+        &["GET"],
+        &["SET", "k", "2"],
+        &["EXEC"],
+        &["GET", "k"],
+        &["EXEC"],
+        &["DISCARD"],
+        &["WATCH", "k"],
+        &["UNWATCH"],
+        &["MULTI"],
+        &["UNWATCH"],
+        &["EXEC"],
+        &["MULTI"],
+        &["PING"],
+        &["ECHO", "x"],
+        &["SELECT", "2"],
+        &["SET", "k", "db2"],
+        &["EXEC"],
+        &["GET", "k"],
+        &["SELECT", "0"],
+        &["GET", "k"],
+    ];
+    for shards in TOPOLOGIES {
+        let shardis = Server::start(shards, &[]);
+        let mut r = Raw::connect(redis.port);
+        r.cmd(&["FLUSHALL"]);
+        let mut s = shardis.raw();
+        for (n, cmd) in script.iter().enumerate() {
+            assert_eq!(
+                s.cmd(cmd),
+                r.cmd(cmd),
+                "command #{n} {cmd:?} with {shards} shards"
+            );
+        }
+    }
+}
+
+/// The elements of an array reply of bulk strings, with `nil` for a null.
+fn bulk_values(reply: &str) -> Vec<String> {
+    let mut lines = reply.split("\r\n").skip(1);
+    let mut values = Vec::new();
+    while let Some(line) = lines.next() {
+        if line == "$-1" {
+            values.push("nil".to_owned());
+        } else if line.starts_with('$') {
+            values.push(lines.next().unwrap_or_default().to_owned());
+        }
+    }
+    values
+}
