@@ -7,17 +7,50 @@ use rand::{Rng, SeedableRng};
 
 use crate::harness::{Raw, RealRedis, Server, TOPOLOGIES};
 
-/// Sends every command to both servers and asserts equal replies.
-fn compare(redis: &mut Raw, shardis: &mut Raw, script: &[Vec<String>], context: &str) {
+/// How a reply is compared: the command and the reply as sent, to what must be equal.
+pub(crate) type Normalize = fn(&[String], String) -> String;
+
+/// Sends every command to both servers and asserts equal replies after `normalize`.
+pub(crate) fn compare(
+    redis: &mut Raw,
+    shardis: &mut Raw,
+    script: &[Vec<String>],
+    context: &str,
+    normalize: Normalize,
+) {
     for (n, cmd) in script.iter().enumerate() {
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        let want = redis.cmd(&args);
-        let got = shardis.cmd(&args);
+        let want = normalize(cmd, redis.cmd(&args));
+        let got = normalize(cmd, shardis.cmd(&args));
         assert_eq!(got, want, "{context}: command #{n} {args:?}");
     }
 }
 
-fn script(lines: &[&str]) -> Vec<Vec<String>> {
+/// Replies compared byte for byte.
+fn exact(_: &[String], reply: String) -> String {
+    reply
+}
+
+/// Compares `seeds` scripts of `len` commands from `generate` on both servers, with a
+/// `FLUSHALL` between scripts.
+pub(crate) fn random_scripts(
+    seeds: u64,
+    len: usize,
+    generate: fn(&mut StdRng) -> Vec<String>,
+    normalize: Normalize,
+) {
+    with_both(|r, s, shards| {
+        for seed in 0..seeds {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let script: Vec<Vec<String>> = (0..len).map(|_| generate(&mut rng)).collect();
+            let context = format!("seed {seed}, {shards} shards");
+            compare(r, s, &script, &context, normalize);
+            assert_eq!(r.cmd(&["FLUSHALL"]), s.cmd(&["FLUSHALL"]));
+        }
+    });
+}
+
+pub(crate) fn script(lines: &[&str]) -> Vec<Vec<String>> {
     lines
         .iter()
         .map(|l| l.split(' ').map(|w| w.replace('_', " ")).collect())
@@ -140,7 +173,7 @@ fn edge_cases_match_redis() {
         "HELLO x",
         "HELLO 3 BOGUS",
     ];
-    with_both(|r, s, shards| compare(r, s, &script(&lines), &format!("{shards} shards")));
+    with_both(|r, s, shards| compare(r, s, &script(&lines), &format!("{shards} shards"), exact));
 }
 
 /// A random command over a few keys (two of them sharing a hash tag).
@@ -200,12 +233,5 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
 
 #[test]
 fn random_sequences_match_redis() {
-    with_both(|r, s, shards| {
-        for seed in 0..20u64 {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let script: Vec<Vec<String>> = (0..300).map(|_| random_command(&mut rng)).collect();
-            compare(r, s, &script, &format!("seed {seed}, {shards} shards"));
-            assert_eq!(r.cmd(&["FLUSHALL"]), s.cmd(&["FLUSHALL"]));
-        }
-    });
+    random_scripts(20, 300, random_command, exact);
 }

@@ -129,6 +129,11 @@ impl Raw {
         self.reply()
     }
 
+    /// Sends one command written as words separated by single spaces (`"SET k v"`).
+    pub fn run(&mut self, line: &str) -> String {
+        self.cmd(&line.split(' ').collect::<Vec<_>>())
+    }
+
     /// Reads one whole reply, returned as text.
     pub fn reply(&mut self) -> String {
         self.try_reply()
@@ -156,6 +161,14 @@ impl Raw {
     pub fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
         matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+    }
+}
+
+/// Sends each command of `script` (words separated by single spaces) on one connection and
+/// asserts its reply; `context` names the topology in failure messages.
+pub fn expect(raw: &mut Raw, script: &[(&str, &str)], context: usize) {
+    for (cmd, want) in script {
+        assert_eq!(raw.run(cmd), *want, "{context} shards: {cmd}");
     }
 }
 

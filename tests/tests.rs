@@ -8,16 +8,24 @@
 //! | `protocol`    | RESP2/RESP3, inline commands, malformed input, limits, disconnects |
 //! | `server`      | INFO, CLIENT, CONFIG, COMMAND, AUTH, SHUTDOWN, signals, options    |
 //! | `differential`| the same commands sent to Redis and to Shardis, replies compared   |
+//! | `differential_keys` | the same, for strings, counters, keyspace, expiry and lists |
 //! | `transactions`| MULTI/EXEC/WATCH, atomic across shards                             |
 //! | `hash`        | hash commands, field TTLs, active field expiry, hash differential  |
 //! | `scripting`   | EVAL and friends against Redis, cross-shard scripts, CL.THROTTLE   |
+//! | `strings`     | string and counter commands, `INCREX` against its documentation   |
+//! | `keyspace`    | TTLs, active expiry, SCAN over shards, RANDOMKEY, RENAME/COPY/MOVE |
+//! | `lists`       | list commands and encodings                                       |
 
 mod harness;
 
 mod differential;
+mod differential_keys;
 mod hash;
+mod keyspace;
+mod lists;
 mod protocol;
 mod routing;
 mod scripting;
 mod server;
+mod strings;
 mod transactions;

@@ -37,7 +37,7 @@ impl<'a> Args<'a> {
     }
 
     /// All arguments in order.
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
         let buf = self.buf;
         self.spans.iter().map(move |s| s.of(buf))
     }

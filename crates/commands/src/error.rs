@@ -14,6 +14,8 @@ pub enum CmdError {
     NotFloat,
     /// Arithmetic would leave the 64-bit range.
     Overflow,
+    /// `DECRBY key -9223372036854775808`: the decrement itself cannot be negated.
+    DecrementOverflow,
     /// Options that are unknown, missing or in conflict.
     Syntax,
     /// The command needs a key that does not exist.
@@ -73,6 +75,32 @@ pub enum CmdError {
     ReplyTooLarge(&'static str),
     /// `EVALSHA` of a script this shard does not have.
     NoScript,
+    /// A negative offset (`SETRANGE`).
+    OffsetOutOfRange,
+    /// A string would pass `proto-max-bulk-len` (`APPEND`, `SETRANGE`).
+    StringTooLong,
+    /// An index past the end of a list (`LSET`).
+    IndexOutOfRange,
+    /// A count that must be positive is not (`LPOP key count`).
+    NotPositive,
+    /// `RENAME`-like commands asked to move a key onto itself (`COPY k k`, `MOVE k <same db>`).
+    SameObject,
+    /// `EXPIRE ... NX` combined with `XX`, `GT` or `LT`.
+    ExpireNxConflict,
+    /// `EXPIRE ... GT LT`.
+    ExpireGtLtConflict,
+    /// An `EXPIRE` option that does not exist; holds it as sent.
+    UnsupportedOption(String),
+    /// `SWAPDB` with a database that is not a number; holds `first` or `second`.
+    InvalidDbIndex(&'static str),
+    /// `LPOS ... RANK 0`.
+    RankZero,
+    /// A negative `COUNT` or `MAXLEN` (`LPOS`); holds the option's name.
+    CantBeNegative(&'static str),
+    /// `OBJECT FREQ` without an LFU eviction policy.
+    NoLfuPolicy,
+    /// `INCREX ... LBOUND l UBOUND u` with `l > u`.
+    BoundsConflict,
     /// Any other error, with its full text (code included).
     Other(String),
 }
@@ -86,6 +114,7 @@ impl fmt::Display for CmdError {
             CmdError::NotInteger => f.write_str("ERR value is not an integer or out of range"),
             CmdError::NotFloat => f.write_str("ERR value is not a valid float"),
             CmdError::Overflow => f.write_str("ERR increment or decrement would overflow"),
+            CmdError::DecrementOverflow => f.write_str("ERR decrement would overflow"),
             CmdError::Syntax => f.write_str("ERR syntax error"),
             CmdError::NoSuchKey => f.write_str("ERR no such key"),
             CmdError::InvalidExpireTime(cmd) => {
@@ -140,6 +169,34 @@ impl fmt::Display for CmdError {
                 write!(f, "ERR the reply of '{cmd}' would be too large")
             }
             CmdError::NoScript => f.write_str("NOSCRIPT No matching script. Please use EVAL."),
+            CmdError::OffsetOutOfRange => f.write_str("ERR offset is out of range"),
+            CmdError::StringTooLong => {
+                f.write_str("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            }
+            CmdError::IndexOutOfRange => f.write_str("ERR index out of range"),
+            CmdError::NotPositive => f.write_str("ERR value is out of range, must be positive"),
+            CmdError::SameObject => f.write_str("ERR source and destination objects are the same"),
+            CmdError::ExpireNxConflict => {
+                f.write_str("ERR NX and XX, GT or LT options at the same time are not compatible")
+            }
+            CmdError::ExpireGtLtConflict => {
+                f.write_str("ERR GT and LT options at the same time are not compatible")
+            }
+            CmdError::UnsupportedOption(option) => write!(f, "ERR Unsupported option {option}"),
+            CmdError::InvalidDbIndex(which) => write!(f, "ERR invalid {which} DB index"),
+            CmdError::RankZero => f.write_str(
+                "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second \
+                 ... or use negative to start from the end of the list",
+            ),
+            CmdError::CantBeNegative(option) => write!(f, "ERR {option} can't be negative"),
+            CmdError::NoLfuPolicy => f.write_str(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
+                 Please note that when switching between policies at runtime LRU and LFU data \
+                 will take some time to adjust.",
+            ),
+            CmdError::BoundsConflict => {
+                f.write_str("ERR LBOUND must be less than or equal to UBOUND")
+            }
             CmdError::Other(text) => f.write_str(text),
         }
     }

@@ -55,12 +55,6 @@ const NO_TTL: i64 = -1;
 /// fields); a shard that tried would run out of memory, so past this it answers an error.
 const MAX_RANDOM_REPLY_BYTES: usize = 512 * 1024 * 1024;
 
-/// The selected database and the reply writer, borrowed together (both live in the `Ctx`).
-fn db_and_reply<'c, 'a>(ctx: &'c mut Ctx<'a>) -> (&'c mut Db, &'c mut Reply<'a>) {
-    let index = ctx.db.min(ctx.store.dbs.len().saturating_sub(1));
-    (&mut ctx.store.dbs[index], &mut ctx.reply)
-}
-
 /// Purges the due fields of the hash at `key`, deleting the key if that leaves it empty, and
 /// checks the type. The common case (nothing due) is one lookup and one expiry check.
 fn purge_due_fields(db: &mut Db, key: &[u8], now: u64) -> Result<(), CmdError> {
@@ -445,7 +439,7 @@ pub fn hsetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 /// `HGET key field`: the value, or nil.
 pub fn hget(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, field, now) = (args.get(1), args.get(2), ctx.now_ms);
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     match hash_mut(db, key, now)?.and_then(|h| h.get(field)) {
         Some(value) => reply.bulk(value),
         None => reply.null(),
@@ -456,7 +450,7 @@ pub fn hget(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 /// `HMGET key field [field ...]`: the values, nil for missing fields (all nil for no key).
 pub fn hmget(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     let hash = hash_mut(db, key, now)?;
     reply.array(args.len() - 2);
     for field in args.iter().skip(2) {
@@ -471,7 +465,7 @@ pub fn hmget(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 /// `HGETALL key`: every field and value (a map in RESP3).
 pub fn hgetall(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     let Some(hash) = hash_mut(db, key, now)? else {
         reply.map(0);
         return Ok(());
@@ -501,7 +495,7 @@ fn list_half(
     pick: for<'h> fn(&'h [u8], &'h [u8]) -> &'h [u8],
 ) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     let Some(hash) = hash_mut(db, key, now)? else {
         reply.array(0);
         return Ok(());
@@ -557,7 +551,7 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 /// the fields are deleted.
 pub fn hgetdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     // The type is checked before the arguments, as Redis does.
     hash_mut(db, key, now)?;
     let first = fields_at(&args, 2, CmdError::NumFieldsNotPositive)?;
@@ -585,7 +579,7 @@ pub fn hgetdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 /// that exist. A time not in the future deletes them after reading.
 pub fn hgetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     // The type is checked before the arguments, as Redis does.
     hash_mut(db, key, now)?;
     // None: leave TTLs alone; Some(None): PERSIST; Some(Some(at)): expire at `at`.
@@ -665,7 +659,7 @@ fn expire_fields(
     command: &'static str,
 ) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     // The type is checked before the arguments, as Redis does.
     hash_mut(db, key, now)?;
     let at = field_expire_time(args.get(2), unit_ms, base, command)?;
@@ -727,7 +721,7 @@ fn field_ttls(
     show: impl Fn(u64) -> u64,
 ) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     let hash = hash_mut(db, key, now)?;
     let first = fields_at(&args, 2, CmdError::NumFieldsNotPositive)?;
     reply.array(args.len() - first);
@@ -745,7 +739,7 @@ fn field_ttls(
 /// (TTL removed).
 pub fn hpersist(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     // The type is checked before the arguments, as Redis does.
     hash_mut(db, key, now)?;
     let first = fields_at(&args, 2, CmdError::NumFieldsNotPositive)?;
@@ -816,7 +810,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     if with_values && count.is_some_and(|c| c.unsigned_abs() > (i64::MAX / 2) as u64) {
         return Err(CmdError::OutOfRange);
     }
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     let hash = hash_mut(db, key, now)?;
     let Some(count) = count else {
         match hash.and_then(|h| h.nth(random_below(h.len().max(1)))) {
@@ -935,7 +929,7 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
     let cursor = parse_cursor(args.get(2))?;
     let proto = ctx.reply.protocol();
-    let (db, reply) = db_and_reply(ctx);
+    let (db, reply) = ctx.db_and_reply();
     let Some(hash) = hash_mut(db, key, now)? else {
         reply.array(2);
         reply.bulk(b"0");
@@ -987,65 +981,14 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{lookup, Route};
-    use crate::{execute, Settings};
-    use shardis_resp::{Protocol, Span};
+    use shardis_resp::Protocol;
     use shardis_store::hash::HashLimits;
-    use shardis_store::{Store, StrValue};
+    use shardis_store::StrValue;
 
     /// One shard's store, driven command by command with a fake clock.
-    struct Shard {
-        store: Store,
-        settings: Settings,
-        proto: Protocol,
-    }
+    use crate::testing::Harness as Shard;
 
     impl Shard {
-        fn new() -> Shard {
-            Shard {
-                store: Store::new(1),
-                settings: Settings::default(),
-                proto: Protocol::Resp2,
-            }
-        }
-
-        /// Runs `cmd` (words split on spaces) at time `now`; the raw RESP reply.
-        fn at(&mut self, now: u64, cmd: &str) -> String {
-            let words: Vec<&str> = cmd.split(' ').collect();
-            let mut buf = Vec::new();
-            let mut spans = Vec::new();
-            for w in &words {
-                let start = buf.len();
-                buf.extend_from_slice(w.as_bytes());
-                spans.push(Span {
-                    start,
-                    end: buf.len(),
-                });
-            }
-            let command = lookup(words[0].as_bytes()).unwrap();
-            if !command.arity_ok(words.len()) {
-                return format!(
-                    "-ERR wrong number of arguments for '{}' command\r\n",
-                    command.name
-                );
-            }
-            let Route::Keyed(handler) = command.route else {
-                panic!("{cmd} is not keyed")
-            };
-            let mut out = Vec::new();
-            let mut ctx = Ctx {
-                store: &mut self.store,
-                db: 0,
-                now_ms: now,
-                reply: Reply::new(&mut out, self.proto),
-                settings: &self.settings,
-                shard: 0,
-                shards: 1,
-            };
-            execute(handler, &mut ctx, Args::new(&buf, &spans));
-            String::from_utf8(out).unwrap()
-        }
-
         fn db(&mut self) -> &mut Db {
             &mut self.store.dbs[0]
         }

@@ -5,21 +5,27 @@
 //! reads the row to check arity, to find the shard that owns the keys, and to answer `COMMAND`;
 //! nothing about a command is written twice.
 //!
-//! The shard-side operations live in one file per family ([`string`], [`keyspace`], ...). They
+//! The shard-side operations live in one file per family ([`string`], [`counter`], [`hash`],
+//! [`keyspace`], [`expire`], [`list`], ...). They
 //! are plain synchronous functions over a [`Ctx`]: the shard's [`Store`], the selected
 //! database, the time, and a [`Reply`] writer. They return `Result<(), CmdError>`: on success
 //! they have written their reply; on error [`execute`] discards anything partly written and
 //! writes the one exact Redis error text that [`CmdError`] maps to.
 
 pub mod args;
+pub mod counter;
 pub mod error;
+pub mod expire;
 pub mod hash;
 pub mod keyspace;
+pub mod list;
 pub mod pattern;
 pub mod scripting;
 pub mod slots;
 pub mod string;
 pub mod table;
+#[cfg(test)]
+mod testing;
 pub mod throttle;
 
 pub use args::{Args, Cursor};
@@ -56,11 +62,18 @@ pub struct Ctx<'a> {
     pub shards: usize,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The selected database.
     pub fn db(&mut self) -> &mut Db {
         let index = self.db.min(self.store.dbs.len().saturating_sub(1));
         &mut self.store.dbs[index]
+    }
+
+    /// The selected database and the reply writer at once, for commands that write their reply
+    /// while they still hold entries of the keyspace.
+    pub fn db_and_reply(&mut self) -> (&mut Db, &mut Reply<'a>) {
+        let index = self.db.min(self.store.dbs.len().saturating_sub(1));
+        (&mut self.store.dbs[index], &mut self.reply)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::{hash, keyspace, scripting, string, throttle, Args, Handler};
+use crate::{counter, expire, hash, keyspace, list, scripting, string, throttle, Args, Handler};
 
 /// Command flags, as `COMMAND INFO` names them.
 pub mod flag {
@@ -64,6 +64,9 @@ pub enum Merge {
     /// EXISTS` answers 1 only for a script that every shard has, so `EVALSHA` finds it from any
     /// connection).
     Same,
+    /// Each part answers a value or nil; the whole is one of the values, chosen at random, or
+    /// nil if all are (`RANDOMKEY`).
+    AnyNonNull,
 }
 
 /// `SCAN`-style cursors carry the shard they continue on in these high bits; the low bits are
@@ -214,12 +217,15 @@ const fn row(
 
 use flag::*;
 use ConnCommand as C;
-use Route::{Broadcast, Connection, Keyed, Split, Transaction};
+use Route::{Broadcast, Connection, Cursor, Keyed, Split, Transaction};
 use TxCommand as T;
 
 const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
 const KEY1: (i32, i32, i32) = (1, 1, 1);
+const KEY2: (i32, i32, i32) = (2, 2, 1);
+const TWO_KEYS: (i32, i32, i32) = (1, 2, 1);
 const ALL_KEYS: (i32, i32, i32) = (1, -1, 1);
+const PAIRS: (i32, i32, i32) = (1, -1, 2);
 
 /// Every command Shardis knows.
 #[rustfmt::skip]
@@ -269,6 +275,8 @@ pub static COMMANDS: &[Command] = &[
         "1.0.0", "Removes all keys from the current database."),
     row("flushall", -1, WRITE, NO_KEYS, Broadcast(keyspace::flushall, Merge::AllOk), "server",
         "1.0.0", "Removes all keys from all databases."),
+    row("swapdb", 3, WRITE | FAST, NO_KEYS, Broadcast(keyspace::swapdb, Merge::AllOk), "server",
+        "4.0.0", "Swaps two Redis databases."),
     // keyspace
     row("del", -2, WRITE, ALL_KEYS, Split(keyspace::del, Merge::SumIntegers), "keyspace",
         "1.0.0", "Deletes one or more keys."),
@@ -276,8 +284,47 @@ pub static COMMANDS: &[Command] = &[
         "keyspace", "4.0.0", "Asynchronously deletes one or more keys."),
     row("exists", -2, READONLY | FAST, ALL_KEYS, Split(keyspace::exists, Merge::SumIntegers),
         "keyspace", "1.0.0", "Determines whether one or more keys exist."),
+    row("touch", -2, READONLY | FAST, ALL_KEYS, Split(keyspace::exists, Merge::SumIntegers),
+        "keyspace", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
     row("type", 2, READONLY | FAST, KEY1, Keyed(keyspace::type_), "keyspace", "1.0.0",
         "Determines the type of value stored at a key."),
+    row("keys", 2, READONLY, NO_KEYS, Broadcast(keyspace::keys, Merge::Concat), "keyspace",
+        "1.0.0", "Returns all key names that match a pattern."),
+    row("scan", -2, READONLY, NO_KEYS, Cursor(keyspace::scan), "keyspace", "2.8.0",
+        "Iterates over the key names in the database."),
+    row("randomkey", 1, READONLY | RANDOM, NO_KEYS,
+        Broadcast(keyspace::randomkey, Merge::AnyNonNull), "keyspace", "1.0.0",
+        "Returns a random key name from the database."),
+    row("rename", 3, WRITE, TWO_KEYS, Keyed(keyspace::rename), "keyspace", "1.0.0",
+        "Renames a key and overwrites the destination."),
+    row("renamenx", 3, WRITE | FAST, TWO_KEYS, Keyed(keyspace::renamenx), "keyspace", "1.0.0",
+        "Renames a key only when the target key name doesn't exist."),
+    row("copy", -3, WRITE | DENYOOM, TWO_KEYS, Keyed(keyspace::copy), "keyspace", "6.2.0",
+        "Copies the value of a key to a new key."),
+    row("move", 3, WRITE | FAST, KEY1, Keyed(keyspace::move_), "keyspace", "1.0.0",
+        "Moves a key to another database."),
+    row("object", -2, 0, KEY2, Keyed(keyspace::object), "keyspace", "2.2.3",
+        "A container for object introspection commands."),
+    row("memory", -2, 0, KEY2, Keyed(keyspace::memory), "server", "4.0.0",
+        "A container for memory diagnostics commands."),
+    row("expire", -3, WRITE | FAST, KEY1, Keyed(expire::expire), "keyspace", "1.0.0",
+        "Sets the expiration time of a key in seconds."),
+    row("pexpire", -3, WRITE | FAST, KEY1, Keyed(expire::pexpire), "keyspace", "2.6.0",
+        "Sets the expiration time of a key in milliseconds."),
+    row("expireat", -3, WRITE | FAST, KEY1, Keyed(expire::expireat), "keyspace", "1.2.0",
+        "Sets the expiration time of a key to a Unix timestamp."),
+    row("pexpireat", -3, WRITE | FAST, KEY1, Keyed(expire::pexpireat), "keyspace", "2.6.0",
+        "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    row("ttl", 2, READONLY | FAST, KEY1, Keyed(expire::ttl), "keyspace", "1.0.0",
+        "Returns the expiration time in seconds of a key."),
+    row("pttl", 2, READONLY | FAST, KEY1, Keyed(expire::pttl), "keyspace", "2.6.0",
+        "Returns the expiration time in milliseconds of a key."),
+    row("expiretime", 2, READONLY | FAST, KEY1, Keyed(expire::expiretime), "keyspace", "7.0.0",
+        "Returns the expiration time of a key as a Unix timestamp."),
+    row("pexpiretime", 2, READONLY | FAST, KEY1, Keyed(expire::pexpiretime), "keyspace",
+        "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    row("persist", 2, WRITE | FAST, KEY1, Keyed(expire::persist), "keyspace", "2.2.0",
+        "Removes the expiration time of a key."),
     // string
     row("get", 2, READONLY | FAST, KEY1, Keyed(string::get), "string", "1.0.0",
         "Returns the string value of a key."),
@@ -299,7 +346,80 @@ pub static COMMANDS: &[Command] = &[
     row("cl.throttle", -5, WRITE | DENYOOM | FAST, KEY1, Keyed(throttle::throttle),
         "ratelimit", "redis-cell 0.3.0",
         "Rate-limits an action with the generic cell rate algorithm (redis-cell's command)."),
+    row("setnx", 3, WRITE | DENYOOM | FAST, KEY1, Keyed(string::setnx), "string", "1.0.0",
+        "Set the string value of a key only when the key doesn't exist."),
+    row("setex", 4, WRITE | DENYOOM, KEY1, Keyed(string::setex), "string", "2.0.0",
+        "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    row("psetex", 4, WRITE | DENYOOM, KEY1, Keyed(string::psetex), "string", "2.6.0",
+        "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    row("getset", 3, WRITE | DENYOOM | FAST, KEY1, Keyed(string::getset), "string", "1.0.0",
+        "Returns the previous string value of a key after setting it to a new value."),
+    row("getdel", 2, WRITE | FAST, KEY1, Keyed(string::getdel), "string", "6.2.0",
+        "Returns the string value of a key after deleting the key."),
+    row("getex", -2, WRITE | FAST, KEY1, Keyed(string::getex), "string", "6.2.0",
+        "Returns the string value of a key after setting its expiration time."),
+    row("mget", -2, READONLY | FAST, ALL_KEYS, Split(string::mget, Merge::ByKey), "string",
+        "1.0.0", "Atomically returns the string values of one or more keys."),
+    row("mset", -3, WRITE | DENYOOM, PAIRS, Split(string::mset, Merge::AllOk), "string",
+        "1.0.1", "Atomically creates or modifies the string values of one or more keys."),
+    row("msetnx", -3, WRITE | DENYOOM, PAIRS, Keyed(string::msetnx), "string", "1.0.1",
+        "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    row("append", 3, WRITE | DENYOOM | FAST, KEY1, Keyed(string::append), "string", "2.0.0",
+        "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    row("strlen", 2, READONLY | FAST, KEY1, Keyed(string::strlen), "string", "2.2.0",
+        "Returns the length of a string value."),
+    row("getrange", 4, READONLY, KEY1, Keyed(string::getrange), "string", "2.4.0",
+        "Returns a substring of the string stored at a key."),
+    row("substr", 4, READONLY, KEY1, Keyed(string::getrange), "string", "1.0.0",
+        "Returns a substring from a string value."),
+    row("setrange", 4, WRITE | DENYOOM, KEY1, Keyed(string::setrange), "string", "2.2.0",
+        "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    // counters (counter.rs)
+    row("incr", 2, WRITE | DENYOOM | FAST, KEY1, Keyed(counter::incr), "string", "1.0.0",
+        "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    row("decr", 2, WRITE | DENYOOM | FAST, KEY1, Keyed(counter::decr), "string", "1.0.0",
+        "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    row("incrby", 3, WRITE | DENYOOM | FAST, KEY1, Keyed(counter::incrby), "string", "1.0.0",
+        "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    row("decrby", 3, WRITE | DENYOOM | FAST, KEY1, Keyed(counter::decrby), "string", "1.0.0",
+        "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    row("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, Keyed(counter::incrbyfloat), "string",
+        "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    row("increx", -2, WRITE | DENYOOM | FAST, KEY1, Keyed(counter::increx), "string", "8.8.0",
+        "Increments the numeric value of a key by a number and sets its expiration time. Uses 0 as initial value if the key doesn't exist."),
     // list (list.rs)
+    row("lpush", -3, WRITE | DENYOOM | FAST, KEY1, Keyed(list::lpush), "list", "1.0.0",
+        "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
+    row("rpush", -3, WRITE | DENYOOM | FAST, KEY1, Keyed(list::rpush), "list", "1.0.0",
+        "Appends one or more elements to a list. Creates the key if it doesn't exist."),
+    row("lpushx", -3, WRITE | DENYOOM | FAST, KEY1, Keyed(list::lpushx), "list", "2.2.0",
+        "Prepends one or more elements to a list only when the list exists."),
+    row("rpushx", -3, WRITE | DENYOOM | FAST, KEY1, Keyed(list::rpushx), "list", "2.2.0",
+        "Appends an element to a list only when the list exists."),
+    row("lpop", -2, WRITE | FAST, KEY1, Keyed(list::lpop), "list", "1.0.0",
+        "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."),
+    row("rpop", -2, WRITE | FAST, KEY1, Keyed(list::rpop), "list", "1.0.0",
+        "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
+    row("llen", 2, READONLY | FAST, KEY1, Keyed(list::llen), "list", "1.0.0",
+        "Returns the length of a list."),
+    row("lrange", 4, READONLY, KEY1, Keyed(list::lrange), "list", "1.0.0",
+        "Returns a range of elements from a list."),
+    row("lindex", 3, READONLY, KEY1, Keyed(list::lindex), "list", "1.0.0",
+        "Returns an element from a list by its index."),
+    row("lset", 4, WRITE | DENYOOM, KEY1, Keyed(list::lset), "list", "1.0.0",
+        "Sets the value of an element in a list by its index."),
+    row("ltrim", 4, WRITE, KEY1, Keyed(list::ltrim), "list", "1.0.0",
+        "Removes elements from both ends a list. Deletes the list if all elements were trimmed."),
+    row("lrem", 4, WRITE, KEY1, Keyed(list::lrem), "list", "1.0.0",
+        "Removes elements from a list. Deletes the list if the last element was removed."),
+    row("linsert", 5, WRITE | DENYOOM, KEY1, Keyed(list::linsert), "list", "2.2.0",
+        "Inserts an element before or after another element in a list."),
+    row("lpos", -3, READONLY, KEY1, Keyed(list::lpos), "list", "6.0.6",
+        "Returns the index of matching elements in a list."),
+    row("lmove", 5, WRITE | DENYOOM, TWO_KEYS, Keyed(list::lmove), "list", "6.2.0",
+        "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."),
+    row("rpoplpush", 3, WRITE | DENYOOM, TWO_KEYS, Keyed(list::rpoplpush), "list", "1.2.0",
+        "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
     // hash (hash.rs)
     row("hset", -4, WRITE | DENYOOM | FAST, KEY1, Keyed(hash::hset), "hash", "2.0.0",
         "Creates or modifies the value of a field in a hash."),

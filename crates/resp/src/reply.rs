@@ -139,12 +139,17 @@ impl<'a> Reply<'a> {
     /// A double (`,` in RESP3, a bulk string in RESP2), printed as Redis does: `inf`, `-inf`,
     /// `nan`, and otherwise the shortest form that reads back to the same value.
     pub fn double(&mut self, d: f64) {
-        let text = format_double(d);
+        self.double_text(format_double(d).as_bytes());
+    }
+
+    /// A number already formatted as text (Redis's `addReplyHumanLongDouble`): a double (`,`)
+    /// in RESP3, a bulk string in RESP2.
+    pub fn double_text(&mut self, text: &[u8]) {
         match self.proto {
-            Protocol::Resp2 => self.bulk(text.as_bytes()),
+            Protocol::Resp2 => self.bulk(text),
             Protocol::Resp3 => {
                 self.out.push(b',');
-                self.out.extend_from_slice(text.as_bytes());
+                self.out.extend_from_slice(text);
                 self.out.extend_from_slice(b"\r\n");
             }
         }
@@ -239,6 +244,10 @@ mod tests {
             ("$3\r\n1.5\r\n".into(), ",1.5\r\n".into())
         );
         assert_eq!(both(|r| r.verbatim(b"x")).1, "=5\r\ntxt:x\r\n");
+        assert_eq!(
+            both(|r| r.double_text(b"10.5")),
+            ("$4\r\n10.5\r\n".into(), ",10.5\r\n".into())
+        );
     }
 
     #[test]

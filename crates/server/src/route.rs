@@ -257,6 +257,17 @@ impl Plan {
         args: Args<'_>,
         out: &mut Vec<u8>,
     ) {
+        // `MSET k v k` would hand one shard a key without its value: refuse it whole, as the
+        // command itself would on one shard.
+        let step = cmd.step.max(1);
+        if cmd
+            .key_positions(args)
+            .last()
+            .is_some_and(|p| p + step as usize > args.len())
+        {
+            error(out, call.proto, CmdError::WrongArity(cmd.name.to_owned()));
+            return;
+        }
         let fan = self.fan(cmd, args);
         // Earlier commands first: once we hold the shards, their messages would wait for us.
         self.flush().await;
@@ -528,6 +539,22 @@ fn merge_replies(merge: Merge, parts: &[&[u8]], order: &[usize], reply: &mut Rep
                     }
                 }
                 _ => reply.raw(parts.first().copied().unwrap_or_default()),
+            }
+        }
+        Merge::AnyNonNull => {
+            let values: Vec<&[u8]> = parts
+                .iter()
+                .copied()
+                .filter(|p| !p.starts_with(b"$-1") && !p.starts_with(b"_"))
+                .collect();
+            // A fresh std RandomState is seeded differently each time: a cheap random pick.
+            let pick = std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                values.len(),
+            );
+            match values.get((pick % values.len().max(1) as u64) as usize) {
+                Some(value) => reply.raw(value),
+                None => reply.null(),
             }
         }
         Merge::ByKey | Merge::Concat => {

@@ -1,10 +1,32 @@
 //! A database: the keys one shard owns in one of the numbered databases (`SELECT n`).
-
-use std::collections::HashMap;
+//!
+//! # Layout
+//!
+//! The keys and their entries live densely packed in one `Vec` of [`Item`]s, found through an
+//! [`OrderedIndex`] of 8-byte `(hash, position)` slots kept sorted by hash. Per key that is the
+//! key's own allocation, 56 bytes in the dense array and about 10 bytes of index: less than a
+//! `HashMap` of the same entries, whose buckets carry the whole entry at a load of 44-87%.
+//! Deleting moves the last item into the hole (`swap_remove`) and repoints its one slot.
+//!
+//! The layout gives the keyspace commands what they need without extra memory per key:
+//! `SCAN` walks the index in hash order with a hash as its cursor, which survives the table
+//! growing or shrinking between calls (see [`crate::index`]); `RANDOMKEY` picks a uniformly
+//! random position of the dense array.
+//!
+//! # Expiry
+//!
+//! A key is alive until the millisecond after its `expire_at`. Lazy expiry: the `get` family
+//! never returns an expired entry, and `get_mut` deletes it. Active expiry ([`Db::expire_keys`])
+//! must find expired keys without client access and without walking a million live ones, so
+//! keys with a TTL are also listed in an [`ExpiryIndex`] ordered by `(expire_at, hash)`, which
+//! stores hashes, not keys. It is exact, earliest first, and each reclaim is O(log n), so a
+//! million keys expiring in the same millisecond are reclaimed a bounded slice at a time. Every change of a key's expiry goes
+//! through [`Db::put`], [`Db::take`] or [`Db::set_expire_at`], which keep the tree in step.
 
 use ahash::RandomState;
 
 use crate::field_expiry::{next_field_expiry, FieldExpiries};
+use crate::index::{ExpiryIndex, OrderedIndex, MAX_ENTRIES};
 use crate::value::Value;
 
 /// A key's value and its expiry.
@@ -12,7 +34,8 @@ use crate::value::Value;
 pub struct Entry {
     /// The value.
     pub value: Value,
-    /// When the key expires, in milliseconds since the Unix epoch; `None` for never.
+    /// When the key expires, in milliseconds since the Unix epoch; `None` for never. Change it
+    /// only through [`Db::set_expire_at`] or [`Db::put`], which keep the expiry index in step.
     pub expire_at: Option<u64>,
 }
 
@@ -41,7 +64,7 @@ impl Entry {
             }
             Value::List(list) => {
                 h.write_u8(2);
-                for item in list.items() {
+                for item in list.iter() {
                     h.write_usize(item.len());
                     h.write(item);
                 }
@@ -58,15 +81,48 @@ impl Entry {
     }
 }
 
+/// A key with its entry, as stored in the dense array.
+#[derive(Debug, Clone)]
+struct Item {
+    key: Box<[u8]>,
+    entry: Entry,
+}
+
 /// One database of one shard.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Db {
-    entries: HashMap<Box<[u8]>, Entry, RandomState>,
-    /// How many entries have an expiry (INFO's `expires=`).
-    volatile: usize,
+    /// The hash of keys. Fixed for the life of the database, because `SCAN` cursors are hashes.
+    hasher: RandomState,
+    /// Hash → position in `items`.
+    index: OrderedIndex,
+    /// Every key, expired or not, densely packed.
+    items: Vec<Item>,
+    /// The keys with an expiry, earliest first.
+    expires: ExpiryIndex,
     /// Hashes with field TTLs, for active field expiry.
     field_expiries: FieldExpiries,
+    /// State of the generator behind `RANDOMKEY` (xorshift64*).
+    rng: u64,
 }
+
+impl Default for Db {
+    fn default() -> Db {
+        let hasher = RandomState::new();
+        let rng = hasher.hash_one(0x5eed_u64) | 1;
+        Db {
+            hasher,
+            index: OrderedIndex::new(),
+            items: Vec::new(),
+            expires: ExpiryIndex::default(),
+            field_expiries: FieldExpiries::default(),
+            rng,
+        }
+    }
+}
+
+/// How often `RANDOMKEY` may draw an expired key (and reclaim it) before it looks for a live one
+/// by walking the keys.
+const RANDOM_DRAWS: usize = 64;
 
 impl Db {
     /// An empty database.
@@ -76,28 +132,48 @@ impl Db {
 
     /// Keys stored, including expired ones not yet reclaimed.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.items.len()
     }
 
     /// True when no key is stored.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.items.is_empty()
     }
 
     /// Keys that have an expiry.
     pub fn volatile_len(&self) -> usize {
-        self.volatile
+        self.expires.len()
+    }
+
+    fn hash(&self, key: &[u8]) -> u32 {
+        (self.hasher.hash_one(key) >> 32) as u32
+    }
+
+    /// The index slot and dense position of `key`, whose hash is `h`.
+    fn find(&self, key: &[u8], h: u32) -> Option<(usize, usize)> {
+        let items = &self.items;
+        self.index
+            .find(h, |i| items.get(i).is_some_and(|item| *item.key == *key))
     }
 
     /// The live entry of `key`, deleting it first if it has expired.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.expire_if_needed(key, now_ms);
-        self.entries.get_mut(key)
+        let h = self.hash(key);
+        let (slot, i) = self.find(key, h)?;
+        if self.items.get(i)?.entry.is_expired(now_ms) {
+            self.remove_found(slot, i, h);
+            return None;
+        }
+        self.items.get_mut(i).map(|item| &mut item.entry)
     }
 
     /// The live entry of `key`, without reclaiming an expired one.
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.entries.get(key).filter(|e| !e.is_expired(now_ms))
+        let (_, i) = self.find(key, self.hash(key))?;
+        self.items
+            .get(i)
+            .map(|item| &item.entry)
+            .filter(|e| !e.is_expired(now_ms))
     }
 
     /// Stores `value` under `key` with the given expiry, replacing any previous entry.
@@ -107,36 +183,45 @@ impl Db {
 
     /// Stores a whole entry (value and expiry) under `key`, replacing any previous one. Every
     /// way of adding a key goes through here, so the expiry bookkeeping lives in one place.
+    /// A database already holding `u32::MAX - 1` keys ignores new ones (that is far more
+    /// memory than any shard has).
     pub fn put(&mut self, key: &[u8], entry: Entry) {
-        if entry.expire_at.is_some() {
-            self.volatile += 1;
-        }
-        // `get_mut` first so that overwriting an existing key does not allocate a new key.
+        let h = self.hash(key);
         let new_fields_due = next_field_expiry(&entry.value);
-        if let Some(old) = self.entries.get_mut(key) {
-            if old.expire_at.is_some() {
-                self.volatile -= 1;
-            }
-            let old_fields_due = next_field_expiry(&old.value);
+        if let Some((_, i)) = self.find(key, h) {
+            let Some(item) = self.items.get_mut(i) else {
+                return;
+            };
+            let old = std::mem::replace(&mut item.entry, entry);
             self.field_expiries
-                .note(key, old_fields_due, new_fields_due);
-            *old = entry;
-        } else {
-            self.field_expiries.note(key, None, new_fields_due);
-            self.entries.insert(key.into(), entry);
+                .note(key, next_field_expiry(&old.value), new_fields_due);
+            let new = self.items.get(i).and_then(|item| item.entry.expire_at);
+            if old.expire_at != new {
+                self.unlist_expiry(old.expire_at, h);
+                self.list_expiry(new, h);
+            }
+            return;
         }
+        if self.items.len() >= MAX_ENTRIES {
+            return;
+        }
+        self.field_expiries.note(key, None, new_fields_due);
+        self.list_expiry(entry.expire_at, h);
+        self.index.insert(h, self.items.len());
+        self.items.push(Item {
+            key: key.into(),
+            entry,
+        });
     }
 
     /// Removes `key` and hands its entry over, expired or not (for moving keys between shards
-    /// and databases). Every way of removing a key goes through here.
+    /// and databases). Every way of removing a key goes through here or, where the key's
+    /// position is already known (lazy and active expiry, `RANDOMKEY`), through its core
+    /// `remove_found`: per-key bookkeeping on removal belongs there.
     pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
-        let entry = self.entries.remove(key)?;
-        if entry.expire_at.is_some() {
-            self.volatile -= 1;
-        }
-        self.field_expiries
-            .note(key, next_field_expiry(&entry.value), None);
-        Some(entry)
+        let h = self.hash(key);
+        let (slot, i) = self.find(key, h)?;
+        self.remove_found(slot, i, h)
     }
 
     /// Deletes `key`; true if a live key was deleted.
@@ -145,32 +230,136 @@ impl Db {
             .is_some_and(|entry| !entry.is_expired(now_ms))
     }
 
+    /// Sets (`Some`) or clears (`None`) the expiry of `key`; false if there is no such key
+    /// (expired or not: callers check liveness first).
+    pub fn set_expire_at(&mut self, key: &[u8], at: Option<u64>) -> bool {
+        let h = self.hash(key);
+        let Some((_, i)) = self.find(key, h) else {
+            return false;
+        };
+        let Some(item) = self.items.get_mut(i) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut item.entry.expire_at, at);
+        if old != at {
+            self.unlist_expiry(old, h);
+            self.list_expiry(at, h);
+        }
+        true
+    }
+
     /// Deletes every key.
     pub fn clear(&mut self) {
-        self.entries = HashMap::default();
-        self.volatile = 0;
+        self.index.clear();
+        self.items = Vec::new();
+        self.expires.clear();
         self.field_expiries.clear();
     }
 
     /// Iterates over live keys.
     pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = &[u8]> {
-        self.entries
+        self.items
             .iter()
-            .filter(move |(_, e)| !e.is_expired(now_ms))
-            .map(|(k, _)| &**k)
+            .filter(move |item| !item.entry.is_expired(now_ms))
+            .map(|item| &*item.key)
+    }
+
+    /// One step of a `SCAN`: calls `f(key, entry)` for about `count` keys (expired ones
+    /// included: the caller filters) starting at `cursor` (0 starts a scan), and returns the
+    /// cursor for the next step, 0 when the walk is complete. A key present for the whole walk
+    /// is visited exactly once, however the database grows or shrinks in between.
+    pub fn scan<'s>(
+        &'s self,
+        cursor: u64,
+        count: usize,
+        mut f: impl FnMut(&'s [u8], &'s Entry),
+    ) -> u64 {
+        let items = &self.items;
+        self.index
+            .scan(cursor, count.max(1), |i| {
+                if let Some(item) = items.get(i) {
+                    f(&item.key, &item.entry);
+                }
+            })
+            .unwrap_or(0)
+    }
+
+    /// A random live key (`RANDOMKEY`), reclaiming expired keys it draws on the way, as Redis
+    /// does. If it keeps drawing expired keys it walks the keys from a random point instead, so
+    /// the work stays bounded when most keys have expired but are not reclaimed yet.
+    pub fn random_key(&mut self, now_ms: u64) -> Option<&[u8]> {
+        let mut found = None;
+        for _ in 0..RANDOM_DRAWS {
+            if self.items.is_empty() {
+                return None;
+            }
+            let i = (self.next_random() % self.items.len() as u64) as usize;
+            let expired = self.items.get(i)?.entry.is_expired(now_ms);
+            if !expired {
+                found = Some(i);
+                break;
+            }
+            self.remove_position(i);
+        }
+        let len = self.items.len();
+        let i = match found {
+            Some(i) => i,
+            None => {
+                let start = (self.next_random() % len.max(1) as u64) as usize;
+                (0..len).map(|k| (start + k) % len).find(|&i| {
+                    self.items
+                        .get(i)
+                        .is_some_and(|it| !it.entry.is_expired(now_ms))
+                })?
+            }
+        };
+        self.items.get(i).map(|item| &*item.key)
     }
 
     /// Approximate bytes used by keys and values.
     pub fn memory_usage(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|(k, e)| k.len() + std::mem::size_of::<Entry>() + e.value.memory_usage())
-            .sum()
+        self.index.heap_bytes()
+            + self.items.capacity() * std::mem::size_of::<Item>()
+            + self
+                .items
+                .iter()
+                .map(|item| item.key.len() + item.entry.value.memory_usage())
+                .sum::<usize>()
     }
 
-    /// Active expiry of whole keys: deletes at most `budget` expired keys, returns how many.
-    pub fn expire_keys(&mut self, _now_ms: u64, _budget: usize) -> usize {
-        0
+    /// Bytes the keyspace spends on `key` itself: its allocation, its place in the dense array
+    /// and its index slot (for `MEMORY USAGE`, which adds the value's own).
+    pub fn key_overhead(key: &[u8]) -> usize {
+        key.len() + std::mem::size_of::<Item>() + 2 * std::mem::size_of::<u64>()
+    }
+
+    /// Active expiry of whole keys: deletes at most `budget` expired keys, earliest first, and
+    /// returns how many.
+    pub fn expire_keys(&mut self, now_ms: u64, budget: usize) -> usize {
+        let mut deleted = 0;
+        // Each round deletes a key or drops a record no key matches; both count as work.
+        for _ in 0..budget {
+            let Some((at, h)) = self.expires.first() else {
+                break;
+            };
+            if at >= now_ms {
+                break;
+            }
+            let items = &self.items;
+            let found = self.index.find(h, |i| {
+                items
+                    .get(i)
+                    .is_some_and(|item| item.entry.expire_at == Some(at))
+            });
+            match found {
+                Some((slot, i)) => {
+                    self.remove_found(slot, i, h);
+                    deleted += 1;
+                }
+                None => self.expires.forget(at, h),
+            }
+        }
+        deleted
     }
 
     /// Active expiry of hash fields: deletes at most `budget` expired fields (and hashes left
@@ -183,10 +372,14 @@ impl Db {
             let Some(key) = self.field_expiries.pop_due(now_ms) else {
                 break;
             };
+            // Expired or not: the field index follows the value.
+            let found = self.find(&key, self.hash(&key));
             let Some(Entry {
                 value: Value::Hash(hash),
                 ..
-            }) = self.entries.get_mut(&key)
+            }) = found
+                .and_then(|(_, i)| self.items.get_mut(i))
+                .map(|item| &mut item.entry)
             else {
                 continue;
             };
@@ -220,10 +413,61 @@ impl Db {
         self.field_expiries.len()
     }
 
-    fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) {
-        if self.entries.get(key).is_some_and(|e| e.is_expired(now_ms)) {
-            self.remove(key, now_ms);
+    /// Removes the item at dense position `i` and index slot `slot` (hash `h`).
+    fn remove_found(&mut self, slot: usize, i: usize, h: u32) -> Option<Entry> {
+        if i >= self.items.len() {
+            return None;
         }
+        self.index.remove(slot);
+        let item = self.items.swap_remove(i);
+        // The last item moved into `i`: repoint its slot.
+        let moved_from = self.items.len();
+        if let Some(moved) = self.items.get(i) {
+            let moved_h = self.hash(&moved.key);
+            if let Some((s, _)) = self.index.find(moved_h, |x| x == moved_from) {
+                self.index.set_position(s, i);
+            }
+        }
+        if self.items.capacity() > 64 && self.items.len() < self.items.capacity() / 4 {
+            self.items.shrink_to(self.items.len() * 2);
+        }
+        self.unlist_expiry(item.entry.expire_at, h);
+        self.field_expiries
+            .note(&item.key, next_field_expiry(&item.entry.value), None);
+        Some(item.entry)
+    }
+
+    /// Removes the item at dense position `i`.
+    fn remove_position(&mut self, i: usize) {
+        let Some(item) = self.items.get(i) else {
+            return;
+        };
+        let h = self.hash(&item.key);
+        if let Some((slot, _)) = self.index.find(h, |x| x == i) {
+            self.remove_found(slot, i, h);
+        }
+    }
+
+    fn list_expiry(&mut self, at: Option<u64>, h: u32) {
+        if let Some(at) = at {
+            self.expires.add(at, h);
+        }
+    }
+
+    fn unlist_expiry(&mut self, at: Option<u64>, h: u32) {
+        if let Some(at) = at {
+            self.expires.remove(at, h);
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: plenty for picking keys, and no shared state.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 }
 
@@ -297,6 +541,113 @@ mod tests {
         ));
         assert!(db.remove(b"k", 10));
         assert!(!db.remove(b"k", 10));
+    }
+
+    #[test]
+    fn many_keys_with_deletes_stay_findable() {
+        let mut db = Db::new();
+        for i in 0..20_000 {
+            db.set(format!("key:{i}").as_bytes(), s(&i.to_string()), None);
+        }
+        for i in (0..20_000).step_by(3) {
+            assert!(db.remove(format!("key:{i}").as_bytes(), 0));
+        }
+        for i in 0..20_000 {
+            let found = db.get(format!("key:{i}").as_bytes(), 0).is_some();
+            assert_eq!(found, i % 3 != 0, "key:{i}");
+        }
+        assert_eq!(db.keys(0).count(), db.len());
+    }
+
+    #[test]
+    fn active_expiry_is_bounded_and_earliest_first() {
+        let mut db = Db::new();
+        for i in 0..10_000u64 {
+            db.set(format!("k{i}").as_bytes(), s("v"), Some(100 + i % 7));
+        }
+        db.set(b"late", s("v"), Some(1_000_000));
+        db.set(b"forever", s("v"), None);
+        assert_eq!(db.volatile_len(), 10_001);
+        assert_eq!(db.expire_keys(50, 1000), 0, "nothing has expired yet");
+        assert_eq!(db.expire_keys(1000, 1000), 1000);
+        assert_eq!(db.len(), 9002);
+        let mut total = 1000;
+        loop {
+            let n = db.expire_keys(1000, 1000);
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        assert_eq!(total, 10_000);
+        assert_eq!(db.len(), 2);
+        assert_eq!(db.volatile_len(), 1);
+        assert!(db.get(b"late", 1000).is_some());
+    }
+
+    #[test]
+    fn set_expire_at_moves_the_key_in_the_expiry_index() {
+        let mut db = Db::new();
+        db.set(b"k", s("v"), Some(10));
+        assert!(db.set_expire_at(b"k", Some(1000)));
+        assert_eq!(db.expire_keys(500, 10), 0);
+        assert!(db.set_expire_at(b"k", None));
+        assert_eq!(db.volatile_len(), 0);
+        assert_eq!(db.expire_keys(5000, 10), 0);
+        assert!(db.set_expire_at(b"k", Some(20)));
+        assert_eq!(db.expire_keys(5000, 10), 1);
+        assert!(!db.set_expire_at(b"k", None));
+    }
+
+    #[test]
+    fn scan_survives_growth_and_returns_every_kept_key() {
+        let mut db = Db::new();
+        for i in 0..500 {
+            db.set(format!("kept{i}").as_bytes(), s("v"), None);
+        }
+        let mut seen = std::collections::HashMap::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = db.scan(cursor, 7, |k, _| *seen.entry(k.to_vec()).or_insert(0) += 1);
+            // Growth by whole table sizes, then deletions, between steps.
+            let adding = if round == 3 { 5000 } else { 4 };
+            for j in 0..adding {
+                db.set(format!("new{round}-{j}").as_bytes(), s("v"), None);
+            }
+            if round == 6 {
+                for j in 0..5000 {
+                    db.remove(format!("new3-{j}").as_bytes(), 0);
+                }
+            }
+            round += 1;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..500 {
+            assert_eq!(seen.get(format!("kept{i}").as_bytes()), Some(&1), "kept{i}");
+        }
+    }
+
+    #[test]
+    fn random_key_skips_and_reclaims_expired_keys() {
+        let mut db = Db::new();
+        assert!(db.random_key(0).is_none());
+        for i in 0..1000 {
+            db.set(format!("dead{i}").as_bytes(), s("v"), Some(5));
+        }
+        db.set(b"alive", s("v"), None);
+        assert_eq!(db.random_key(10), Some(&b"alive"[..]));
+        assert!(db.len() < 1001);
+        let mut db = Db::new();
+        for i in 0..100 {
+            db.set(format!("k{i}").as_bytes(), s("v"), None);
+        }
+        let distinct: std::collections::HashSet<Vec<u8>> = (0..200)
+            .filter_map(|_| db.random_key(0).map(<[u8]>::to_vec))
+            .collect();
+        assert!(distinct.len() > 50, "{}", distinct.len());
     }
 
     fn hash_with_ttls(ttls: &[u64]) -> Value {

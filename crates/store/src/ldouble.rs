@@ -149,6 +149,37 @@ impl LongDouble {
         }
     }
 
+    /// The largest finite value, C's `LDBL_MAX` (about 1.19e4932).
+    pub const MAX: LongDouble = LongDouble {
+        negative: false,
+        exponent: EXPONENT_INF_NAN - 1,
+        significand: u64::MAX,
+    };
+
+    /// Orders two values as C's comparison operators do: `None` if either is NaN, and `-0`
+    /// equal to `+0`.
+    pub fn compare(self, other: LongDouble) -> Option<Ordering> {
+        // -1, 0 or 1; zeros have no sign here.
+        let sign = |v: LongDouble| match v.class() {
+            Class::Nan => None,
+            Class::Zero => Some(0i8),
+            _ if v.negative => Some(-1),
+            _ => Some(1),
+        };
+        let (a, b) = (sign(self)?, sign(other)?);
+        if a != b || a == 0 {
+            return Some(a.cmp(&b));
+        }
+        // Same sign, both nonzero: the exponent field, then the significand, order magnitudes
+        // (denormals have field 0 and no integer bit; infinity has the largest field).
+        let magnitude = (self.exponent, self.significand).cmp(&(other.exponent, other.significand));
+        Some(if a < 0 {
+            magnitude.reverse()
+        } else {
+            magnitude
+        })
+    }
+
     /// Whether the value is neither infinite nor NaN.
     pub fn is_finite(self) -> bool {
         self.exponent != EXPONENT_INF_NAN
@@ -259,6 +290,18 @@ impl LongDouble {
                 significand: self.significand,
                 lsb_exp: field - EXPONENT_BIAS - 63,
             }
+        }
+    }
+}
+
+impl std::ops::Neg for LongDouble {
+    type Output = LongDouble;
+
+    /// The value with its sign flipped (exact, as x87 `FCHS`).
+    fn neg(self) -> LongDouble {
+        LongDouble {
+            negative: !self.negative,
+            ..self
         }
     }
 }
@@ -1016,6 +1059,34 @@ mod tests {
             assert_eq!(LongDouble::from_i64(v), ld(&v.to_string()), "{v}");
         }
         assert_eq!(incr(&i64::MIN.to_string(), "0"), i64::MIN.to_string());
+    }
+
+    #[test]
+    fn compare_orders_like_c() {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let order = [
+            "-inf", "-1e4000", "-2", "-1.5", "-1e-4940", "-0", "0", "1e-4940", "1", "1.5", "3",
+            "1e4000", "inf",
+        ];
+        for (i, a) in order.iter().enumerate() {
+            for (j, b) in order.iter().enumerate() {
+                let want = if a.trim_start_matches('-') == "0" && b.trim_start_matches('-') == "0" {
+                    Equal
+                } else {
+                    i.cmp(&j)
+                };
+                assert_eq!(ld(a).compare(ld(b)), Some(want), "{a} vs {b}");
+            }
+        }
+        assert_eq!(LongDouble::default_nan().compare(ld("1")), None);
+        assert_eq!(LongDouble::MAX.compare(ld("1e4932")), Some(Greater));
+        assert!(!LongDouble::MAX.add(LongDouble::MAX).is_finite());
+        assert_eq!(
+            (ld("2") + -ld("5")).to_redis_string().as_deref(),
+            Some("-3")
+        );
+        assert_eq!(ld("-2").compare(ld("-3")), Some(Greater));
+        assert_eq!(ld("2").compare(ld("3")), Some(Less));
     }
 
     #[test]

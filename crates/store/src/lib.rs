@@ -9,6 +9,7 @@
 pub mod db;
 pub mod field_expiry;
 pub mod hash;
+pub mod index;
 pub mod ldouble;
 pub mod list;
 pub mod value;

@@ -30,7 +30,7 @@ impl Value {
             Value::Str(StrValue::Int(_)) => "int",
             // Redis embeds strings of up to 44 bytes in the object header.
             Value::Str(StrValue::Raw(b)) if b.len() <= 44 => "embstr",
-            Value::Str(StrValue::Raw(_)) => "raw",
+            Value::Str(StrValue::Raw(_) | StrValue::Growable(_)) => "raw",
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
         }
@@ -53,8 +53,12 @@ impl Value {
 pub enum StrValue {
     /// A string whose bytes are the canonical decimal form of this integer.
     Int(i64),
-    /// Any other byte string.
+    /// Any other byte string, in an allocation of exactly its size.
     Raw(Box<[u8]>),
+    /// A string changed in place by `APPEND` or `SETRANGE`. It keeps spare capacity, as Redis's
+    /// sds does, so that a run of appends costs amortised O(1) each; Redis reports such a string
+    /// as `raw` whatever its length.
+    Growable(Vec<u8>),
 }
 
 impl StrValue {
@@ -75,7 +79,31 @@ impl StrValue {
         match self {
             StrValue::Int(n) => scratch.format(*n),
             StrValue::Raw(b) => b,
+            StrValue::Growable(v) => v,
         }
+    }
+
+    /// The value as an integer if it is one in canonical form (what `INCR` accepts: Redis's
+    /// strict `string2ll`).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            StrValue::Int(n) => Some(*n),
+            StrValue::Raw(b) => parse_canonical_i64(b),
+            StrValue::Growable(v) => parse_canonical_i64(v),
+        }
+    }
+
+    /// Changes the bytes in place (`APPEND`, `SETRANGE`) through `f`, turning the value into
+    /// a [`StrValue::Growable`] first (a `Raw` string keeps its allocation).
+    pub fn modify<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut bytes = match std::mem::replace(self, StrValue::Int(0)) {
+            StrValue::Int(n) => itoa_buf::Buffer::new().format(n).to_vec(),
+            StrValue::Raw(b) => b.into_vec(),
+            StrValue::Growable(v) => v,
+        };
+        let result = f(&mut bytes);
+        *self = StrValue::Growable(bytes);
+        result
     }
 
     /// Length in bytes (`STRLEN`).
@@ -83,6 +111,7 @@ impl StrValue {
         match self {
             StrValue::Int(n) => itoa_buf::Buffer::new().format(*n).len(),
             StrValue::Raw(b) => b.len(),
+            StrValue::Growable(v) => v.len(),
         }
     }
 
@@ -95,6 +124,7 @@ impl StrValue {
         match self {
             StrValue::Int(_) => 0,
             StrValue::Raw(b) => b.len(),
+            StrValue::Growable(v) => v.capacity(),
         }
     }
 }
