@@ -351,7 +351,6 @@ fn rename_and_copy_across_shards() {
 }
 
 #[test]
-#[ignore = "the cross-shard step gathers only the selected database: COPY ... DB n loses the copy"]
 fn copy_to_another_database_across_shards() {
     for shards in TOPOLOGIES {
         let server = Server::start(shards, &[]);

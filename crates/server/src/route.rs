@@ -23,7 +23,7 @@ use crate::client::Client;
 use crate::connection::{self, Flow};
 use crate::shard::{now_ms, Call, RemoteBatch, Replies, RequestBody, ResponseBody, Shard};
 use crate::step::Keys;
-use shardis_store::{Entry, Store};
+use shardis_store::Store;
 
 /// Where the reply to one command of the batch is.
 enum Slot {
@@ -355,20 +355,18 @@ impl Plan {
         let mut waiting = Vec::new();
         for (s, keys) in &by_shard {
             if *s == self.shard.id {
-                let entries = self.shard.take_entries(call.db, keys);
-                fill(&mut scratch, call.db, keys, entries);
+                put_all(&mut scratch, self.shard.take_entries(keys));
             } else {
                 let body = RequestBody::Take {
                     step,
-                    db: call.db,
                     keys: keys.clone(),
                 };
-                waiting.push((keys, self.shard.send(*s, body).await));
+                waiting.push(self.shard.send(*s, body).await);
             }
         }
-        for (keys, slot) in waiting {
-            if let ResponseBody::Entries(entries) = slot.wait().await {
-                fill(&mut scratch, call.db, keys, entries);
+        for slot in waiting {
+            if let ResponseBody::Entries(moved) = slot.wait().await {
+                put_all(&mut scratch, moved);
             }
         }
 
@@ -379,26 +377,18 @@ impl Plan {
         // Move them back, changed or not, and end the step. Puts travel ahead of the unlock on
         // the same channel, so nobody can see the keys missing.
         for (s, keys) in by_shard {
-            let entries: Vec<(Box<[u8]>, Option<Entry>)> = keys
-                .into_iter()
-                .map(|k| {
-                    let entry = scratch.dbs.get_mut(call.db).and_then(|db| db.take(&k));
-                    (k, entry)
-                })
-                .collect();
+            let mut entries = Vec::new();
+            for (index, db) in scratch.dbs.iter_mut().enumerate() {
+                for key in &keys {
+                    if let Some(entry) = db.take(key) {
+                        entries.push((index, key.clone(), entry));
+                    }
+                }
+            }
             if s == self.shard.id {
-                self.shard.put_entries(call.db, entries);
+                self.shard.put_entries(entries);
             } else {
-                self.shard
-                    .send(
-                        s,
-                        RequestBody::Put {
-                            step,
-                            db: call.db,
-                            entries,
-                        },
-                    )
-                    .await;
+                self.shard.send(s, RequestBody::Put { step, entries }).await;
             }
         }
     }
@@ -488,12 +478,10 @@ impl Plan {
 }
 
 /// Puts entries a step moved out of a shard into its scratch store.
-fn fill(scratch: &mut Store, db: usize, keys: &Keys, entries: Vec<Option<Entry>>) {
-    if let Some(db) = scratch.dbs.get_mut(db) {
-        for (key, entry) in keys.iter().zip(entries) {
-            if let Some(entry) = entry {
-                db.put(key, entry);
-            }
+fn put_all(scratch: &mut Store, moved: crate::step::Moved) {
+    for (index, key, entry) in moved {
+        if let Some(db) = scratch.dbs.get_mut(index) {
+            db.put(&key, entry);
         }
     }
 }

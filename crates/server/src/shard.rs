@@ -17,7 +17,7 @@ use glommio::net::AcceptedTcpStream;
 use glommio::spawn_local;
 use shardis_commands::{execute, Args, Ctx, Handler, Settings};
 use shardis_resp::{Protocol, Reply, Span};
-use shardis_store::{Entry, Store};
+use shardis_store::Store;
 
 use crate::client::Client;
 use crate::config::Config;
@@ -149,23 +149,20 @@ pub enum RequestBody {
     Lock(u64),
     /// The step is over.
     Unlock(u64),
-    /// Move these keys of a database out to the step's coordinator; answers `Entries`.
+    /// Move these keys (in every database) out to the step's coordinator; answers
+    /// `Entries`.
     Take {
         /// The step holding the shard.
         step: u64,
-        /// Database index.
-        db: usize,
         /// The keys.
         keys: crate::step::Keys,
     },
-    /// Move entries back in at the end of a step (`None`: the key must not exist).
+    /// Move entries back in at the end of a step.
     Put {
         /// The step holding the shard.
         step: u64,
-        /// Database index.
-        db: usize,
-        /// The keys and their entries.
-        entries: Vec<(Box<[u8]>, Option<Entry>)>,
+        /// The entries.
+        entries: crate::step::Moved,
     },
 }
 
@@ -190,8 +187,8 @@ pub enum ResponseBody {
     Done,
     /// Whether a lock was granted.
     Granted(bool),
-    /// Entries moved out for a step, in the order of the keys asked for.
-    Entries(Vec<Option<Entry>>),
+    /// Entries moved out for a step.
+    Entries(crate::step::Moved),
     /// The peer could not be reached (it is gone).
     Unreachable,
 }
@@ -377,11 +374,9 @@ impl Shard {
                 return;
             }
             RequestBody::Control(op) => self.control(op),
-            RequestBody::Take { db, keys, .. } => {
-                ResponseBody::Entries(self.take_entries(db, &keys))
-            }
-            RequestBody::Put { db, entries, .. } => {
-                self.put_entries(db, entries);
+            RequestBody::Take { keys, .. } => ResponseBody::Entries(self.take_entries(&keys)),
+            RequestBody::Put { entries, .. } => {
+                self.put_entries(entries);
                 ResponseBody::Done
             }
             // Answered by `serve_lock` above.

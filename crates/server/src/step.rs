@@ -47,6 +47,9 @@ pub struct Lock {
 /// The keys a step moves out of one shard, and later back.
 pub type Keys = Vec<Box<[u8]>>;
 
+/// Entries moved by a step: database index, key, entry.
+pub type Moved = Vec<(usize, Box<[u8]>, Entry)>;
+
 impl Shard {
     /// Queues `request` if it must wait for the current step; otherwise hands it back to be
     /// served now.
@@ -98,26 +101,27 @@ impl Shard {
         }
     }
 
-    /// Takes `keys` of database `db` out of this shard's store, for a step.
-    pub(crate) fn take_entries(&self, db: usize, keys: &Keys) -> Vec<Option<Entry>> {
+    /// Takes `keys` out of this shard's store, in every database (a command such as
+    /// `COPY ... DB n` reaches beyond the selected one), for a step.
+    pub(crate) fn take_entries(&self, keys: &Keys) -> Moved {
         let mut store = self.store.borrow_mut();
-        match store.dbs.get_mut(db) {
-            Some(db) => keys.iter().map(|k| db.take(k)).collect(),
-            None => Vec::new(),
+        let mut moved = Vec::new();
+        for (index, db) in store.dbs.iter_mut().enumerate() {
+            for key in keys {
+                if let Some(entry) = db.take(key) {
+                    moved.push((index, key.clone(), entry));
+                }
+            }
         }
+        moved
     }
 
-    /// Puts entries back (a `None` leaves the key absent), at the end of a step.
-    pub(crate) fn put_entries(&self, db: usize, entries: Vec<(Box<[u8]>, Option<Entry>)>) {
+    /// Puts entries back at the end of a step.
+    pub(crate) fn put_entries(&self, entries: Moved) {
         let mut store = self.store.borrow_mut();
-        if let Some(db) = store.dbs.get_mut(db) {
-            for (key, entry) in entries {
-                match entry {
-                    Some(entry) => db.put(&key, entry),
-                    None => {
-                        db.take(&key);
-                    }
-                }
+        for (index, key, entry) in entries {
+            if let Some(db) = store.dbs.get_mut(index) {
+                db.put(&key, entry);
             }
         }
     }
