@@ -25,7 +25,7 @@ use shardis_resp::{scan, Reply, Span};
 use super::Plan;
 use crate::client::Client;
 use crate::connection::{self, Flow};
-use crate::shard::{Call, RemoteBatch, RequestBody, ResponseBody};
+use crate::shard::{Call, RemoteBatch, Replies, RequestBody, ResponseBody};
 
 /// A transaction being queued.
 #[derive(Default)]
@@ -254,23 +254,7 @@ impl Plan {
                 Args::new(&q.data, &q.spans).iter(),
             );
         }
-        let replies = if target == self.shard.id {
-            if self.shard.is_locked() {
-                self.shard.until_unlocked().await;
-            }
-            self.shard.run_batch(&batch)
-        } else {
-            match self
-                .shard
-                .send(target, RequestBody::Exec(batch))
-                .await
-                .wait()
-                .await
-            {
-                ResponseBody::Exec(replies) => replies,
-                _ => Default::default(),
-            }
-        };
+        let replies = self.run_on(target, batch).await;
         let mut reply = Reply::new(out, proto);
         reply.array(tx.queued.len());
         for i in 0..tx.queued.len() {
@@ -303,23 +287,7 @@ impl Plan {
             let mut batch = RemoteBatch::default();
             batch.step = step;
             batch.push(call, [&b"fingerprints"[..], key].into_iter());
-            let replies = if owner == self.shard.id {
-                if step.is_none() && self.shard.is_locked() {
-                    self.shard.until_unlocked().await;
-                }
-                self.shard.run_batch(&batch)
-            } else {
-                match self
-                    .shard
-                    .send(owner, RequestBody::Exec(batch))
-                    .await
-                    .wait()
-                    .await
-                {
-                    ResponseBody::Exec(replies) => replies,
-                    _ => Default::default(),
-                }
-            };
+            let replies = self.run_on(owner, batch).await;
             let element = scan::elements(replies.get(0)).and_then(|e| e.first().copied());
             prints.push(element.and_then(scan::integer).map(|n| n as u64));
         }
@@ -390,24 +358,33 @@ impl Plan {
         args: Args<'_>,
         out: &mut Vec<u8>,
     ) {
-        if owner == self.shard.id {
-            self.shard.exec(call, self.now_ms, args, out);
-            return;
-        }
         let mut batch = RemoteBatch::default();
         batch.step = Some(step);
         batch.push(call, args.iter());
+        match self.run_on(owner, batch).await.get(0) {
+            [] => Reply::new(out, call.proto).error("ERR a shard did not answer"),
+            reply => out.extend_from_slice(reply),
+        }
+    }
+
+    /// Runs `batch` on `target`: here, directly (after any other step holding this shard, unless
+    /// the batch belongs to the step), or there, by message.
+    async fn run_on(&mut self, target: usize, batch: RemoteBatch) -> Replies {
+        if target == self.shard.id {
+            if batch.step.is_none() && self.shard.is_locked() {
+                self.shard.until_unlocked().await;
+            }
+            return self.shard.run_batch(&batch);
+        }
         match self
             .shard
-            .send(owner, RequestBody::Exec(batch))
+            .send(target, RequestBody::Exec(batch))
             .await
             .wait()
             .await
         {
-            ResponseBody::Exec(replies) if !replies.get(0).is_empty() => {
-                out.extend_from_slice(replies.get(0))
-            }
-            _ => Reply::new(out, call.proto).error("ERR a shard did not answer"),
+            ResponseBody::Exec(replies) => replies,
+            _ => Replies::default(),
         }
     }
 }
