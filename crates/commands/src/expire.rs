@@ -58,6 +58,30 @@ pub fn pexpireat(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     expire_generic(ctx, args, MILLISECONDS, true, "pexpireat")
 }
 
+/// The `NX | XX | GT | LT` options of the `EXPIRE` and `HEXPIRE` families: whether a new
+/// expiry replaces the current one. No option: always.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpireIf {
+    /// Only where there is no expiry yet.
+    pub nx: bool,
+    /// Only where there is one.
+    pub xx: bool,
+    /// Only a later time; no expiry counts as never expiring, so GT never applies to it.
+    pub gt: bool,
+    /// Only an earlier time; no expiry counts as never expiring, so LT always applies to it.
+    pub lt: bool,
+}
+
+impl ExpireIf {
+    /// True if an expiry at `when` may replace `current` (both in ms since the epoch).
+    pub fn allows(self, current: Option<i64>, when: i64) -> bool {
+        !(self.nx && current.is_some()
+            || self.xx && current.is_none()
+            || self.gt && current.is_none_or(|c| when <= c)
+            || self.lt && current.is_some_and(|c| when >= c))
+    }
+}
+
 /// The four `EXPIRE` commands: 1 if the expiry was set (or the key deleted because the time is
 /// already due), 0 if the key does not exist or the condition did not hold. A key without an
 /// expiry counts as expiring never: `GT` never applies to it, `LT` always does.
@@ -69,13 +93,13 @@ fn expire_generic(
     command: &'static str,
 ) -> Result<(), CmdError> {
     // Redis checks the options before the time.
-    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    let mut condition = ExpireIf::default();
     for option in args.iter().skip(3) {
         let flag = match option.to_ascii_lowercase().as_slice() {
-            b"nx" => &mut nx,
-            b"xx" => &mut xx,
-            b"gt" => &mut gt,
-            b"lt" => &mut lt,
+            b"nx" => &mut condition.nx,
+            b"xx" => &mut condition.xx,
+            b"gt" => &mut condition.gt,
+            b"lt" => &mut condition.lt,
             _ => {
                 return Err(CmdError::UnsupportedOption(
                     String::from_utf8_lossy(option).into_owned(),
@@ -84,10 +108,10 @@ fn expire_generic(
         };
         *flag = true;
     }
-    if nx && (xx || gt || lt) {
+    if condition.nx && (condition.xx || condition.gt || condition.lt) {
         return Err(CmdError::ExpireNxConflict);
     }
-    if gt && lt {
+    if condition.gt && condition.lt {
         return Err(CmdError::ExpireGtLtConflict);
     }
     // Negative times are allowed (they delete the key); only overflow is an error.
@@ -106,10 +130,7 @@ fn expire_generic(
         return Ok(());
     };
     let current = entry.expire_at.map(|at| at as i64);
-    let applies = !(nx && current.is_some()
-        || xx && current.is_none()
-        || gt && current.is_none_or(|c| when <= c)
-        || lt && current.is_some_and(|c| when >= c));
+    let applies = condition.allows(current, when);
     if applies {
         if when <= now as i64 {
             db.take(key);

@@ -32,6 +32,7 @@ use shardis_store::ldouble::LongDouble;
 use shardis_store::value::itoa_buf;
 use shardis_store::{Db, Entry, Value};
 
+use crate::expire::ExpireIf;
 use crate::pattern::glob_match;
 use crate::{Args, CmdError, Ctx};
 
@@ -174,40 +175,14 @@ fn field_expire_time(
     Ok(ms + base)
 }
 
-/// The `NX | XX | GT | LT` condition of the `HEXPIRE` family.
-#[derive(Clone, Copy, PartialEq)]
-enum ExpireCondition {
-    Always,
-    /// Only fields without a TTL.
-    Nx,
-    /// Only fields with a TTL.
-    Xx,
-    /// Only a later time; a field without a TTL counts as never expiring.
-    Gt,
-    /// Only an earlier time; a field without a TTL counts as never expiring.
-    Lt,
-}
-
 /// Gives `field` the expiry `at` if `condition` allows, deleting it at once when `at` is not in
 /// the future; returns Redis's result code (-2, 0, 1 or 2).
-fn expire_field(
-    hash: &mut Hash,
-    field: &[u8],
-    at: u64,
-    condition: ExpireCondition,
-    now: u64,
-) -> i64 {
+fn expire_field(hash: &mut Hash, field: &[u8], at: u64, condition: ExpireIf, now: u64) -> i64 {
     let Some(previous) = hash.expire_at(field) else {
         return NO_SUCH_FIELD;
     };
-    let allowed = match (condition, previous) {
-        (ExpireCondition::Always, _) => true,
-        (ExpireCondition::Nx, previous) => previous.is_none(),
-        (ExpireCondition::Xx, previous) => previous.is_some(),
-        (ExpireCondition::Gt, previous) => previous.is_some_and(|p| at > p),
-        (ExpireCondition::Lt, previous) => previous.is_none_or(|p| at < p),
-    };
-    if !allowed {
+    let ms = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+    if !condition.allows(previous.map(ms), ms(at)) {
         return CONDITION_NOT_MET;
     }
     if at <= now {
@@ -424,7 +399,7 @@ pub fn hsetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     while let (Ok(field), Ok(value)) = (pairs.next_bytes(), pairs.next_bytes()) {
         hash.set(field, value, expiry != SetExpiry::Clear, &limits);
         if let SetExpiry::At(at) = expiry {
-            expire_field(hash, field, at, ExpireCondition::Always, now);
+            expire_field(hash, field, at, ExpireIf::default(), now);
         }
     }
     settle(db, key, before, now);
@@ -615,7 +590,7 @@ pub fn hgetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
                 hash.set_expire_at(field, None);
             }
             Some(Some(at)) => {
-                expire_field(hash, field, at, ExpireCondition::Always, now);
+                expire_field(hash, field, at, ExpireIf::default(), now);
             }
         }
     }
@@ -663,14 +638,16 @@ fn expire_fields(
     // The type is checked before the arguments, as Redis does.
     hash_mut(db, key, now)?;
     let at = field_expire_time(args.get(2), unit_ms, base, command)?;
-    let condition = match keyword(args.get(3), &["nx", "xx", "gt", "lt"]) {
-        Some("nx") => ExpireCondition::Nx,
-        Some("xx") => ExpireCondition::Xx,
-        Some("gt") => ExpireCondition::Gt,
-        Some("lt") => ExpireCondition::Lt,
-        _ => ExpireCondition::Always,
-    };
-    let fields_pos = if condition == ExpireCondition::Always {
+    // The field commands take at most one of the options.
+    let mut condition = ExpireIf::default();
+    match keyword(args.get(3), &["nx", "xx", "gt", "lt"]) {
+        Some("nx") => condition.nx = true,
+        Some("xx") => condition.xx = true,
+        Some("gt") => condition.gt = true,
+        Some("lt") => condition.lt = true,
+        _ => {}
+    }
+    let fields_pos = if condition == ExpireIf::default() {
         3
     } else {
         4
