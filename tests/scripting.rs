@@ -3,7 +3,7 @@
 //! shards, and the script cache.
 
 use crate::differential::with_both;
-use crate::harness::{Raw, Server, TOPOLOGIES};
+use crate::harness::{encode, Raw, RealRedis, Server, TOPOLOGIES};
 
 fn compare(redis: &mut Raw, shardis: &mut Raw, commands: &[&[&str]], shards: usize) {
     for (n, args) in commands.iter().enumerate() {
@@ -21,6 +21,14 @@ fn conversions_match_redis() {
             s,
             &[
                 &["EVAL", "return 1", "0"],
+                &["EVAL", "local x = 1\ncoroutine.yield(1)", "0"],
+                &[
+                    "EVAL",
+                    "local co = coroutine.create(function() coroutine.yield(5) return 7 end) \
+                     local _, a = coroutine.resume(co) local _, b = coroutine.resume(co) \
+                     return {a, b}",
+                    "0",
+                ],
                 &["EVAL", "return 3.99", "0"],
                 &["EVAL", "return -3.99", "0"],
                 &["EVAL", "return 0.5", "0"],
@@ -378,5 +386,110 @@ fn throttle_limits_bursts() {
         assert!(raw
             .cmd(&["CL.THROTTLE", "h", "1", "1", "1"])
             .starts_with("-WRONGTYPE"));
+    }
+}
+
+/// Sends `SCRIPT KILL` until a script is there to kill: `NOTBUSY` while the script has not
+/// started; once it runs, the command waits for the busy threshold and answers.
+fn kill_when_busy(raw: &mut Raw) -> String {
+    for _ in 0..1000 {
+        let reply = raw.cmd(&["SCRIPT", "KILL"]);
+        if !reply.starts_with("-NOTBUSY") {
+            return reply;
+        }
+        std::thread::yield_now();
+    }
+    panic!("the script never became busy");
+}
+
+/// Sends `PING` until the server answers `BUSY` (the script has passed its threshold).
+fn ping_until_busy(raw: &mut Raw) -> String {
+    for _ in 0..1000 {
+        let reply = raw.cmd(&["PING"]);
+        if reply.starts_with("-BUSY") {
+            return reply;
+        }
+        std::thread::yield_now();
+    }
+    panic!("the shard never answered BUSY");
+}
+
+/// The life of a script past `busy-reply-threshold`, as seen by its own client (`a`), a client
+/// of the same shard and a client elsewhere; the transcript of everything they are answered.
+/// `shards` tells which new connection lands on `a`'s shard (the acceptor deals them round
+/// robin).
+fn busy_script_transcript(port: u16, shards: usize) -> Vec<String> {
+    let mut a = Raw::connect(port);
+    let mut others: Vec<Raw> = (0..shards).map(|_| Raw::connect(port)).collect();
+    let elsewhere = others.remove(0);
+    let mut same = others.pop().unwrap_or(elsewhere);
+    let mut elsewhere = Raw::connect(port);
+    let mut transcript = vec![a.cmd(&["CONFIG", "SET", "busy-reply-threshold", "100"])];
+
+    // A read-only script is killed by a client anywhere.
+    let forever = "local n = 0 while true do n = n + 1 end";
+    a.send(&encode(&["EVAL", forever, "0"]));
+    transcript.push(ping_until_busy(&mut same));
+    transcript.push(same.cmd(&["GET", "k"]));
+    transcript.push(same.cmd(&["SET", "k", "v"]));
+    transcript.push(kill_when_busy(&mut elsewhere));
+    transcript.push(a.reply());
+    transcript.push(same.cmd(&["SCRIPT", "KILL"]));
+    transcript.push(same.cmd(&["PING"]));
+    transcript.push(a.cmd(&["GET", "k"]));
+
+    // A script that has written cannot be killed; it stops with the server. Its key must live
+    // on `a`'s shard: a script without keys runs there and may use only such keys.
+    let local = (0..)
+        .map(|n| format!("k{n}"))
+        .find(|key| {
+            let probe = format!("return redis.call('exists', '{key}')");
+            a.cmd(&["EVAL", &probe, "0"]) == ":0\r\n"
+        })
+        .unwrap();
+    let writer = "redis.call('set', KEYS[1], 'v') while true do end";
+    a.send(&encode(&["EVAL", writer, "1", &local]));
+    transcript.push(ping_until_busy(&mut same));
+    transcript.push(same.cmd(&["SCRIPT", "KILL"]));
+    transcript.push(same.cmd(&["SCRIPT", "KILL", "x"]));
+    same.send(&encode(&["SHUTDOWN", "NOSAVE"]));
+    transcript.push(format!("closed: {}", same.try_reply().is_none()));
+    transcript
+}
+
+#[test]
+fn long_scripts_answer_busy_and_can_be_killed() {
+    let Some(redis) = RealRedis::start() else {
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    let want = busy_script_transcript(redis.port, 1);
+    assert!(want[1].starts_with("-BUSY"), "{want:?}");
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let got = busy_script_transcript(server.port, shards);
+        assert_eq!(got, want, "{shards} shards");
+        assert_eq!(server.wait_exit(), Some(0));
+    }
+}
+
+/// A script whose key lives on another shard than its client's runs there; it is killed the
+/// same way, and the client's own shard goes on serving.
+#[test]
+fn long_scripts_on_another_shard_can_be_killed() {
+    let server = Server::start(4, &["--busy-reply-threshold", "100"]);
+    let mut a = server.raw();
+    let mut b = server.raw();
+    let forever = "while true do end";
+    for key in ["a", "b", "c", "d"] {
+        a.send(&encode(&["EVAL", forever, "1", key]));
+        assert_eq!(kill_when_busy(&mut b), "+OK\r\n", "key {key}");
+        let reply = a.reply();
+        assert!(
+            reply.starts_with("-ERR Script killed by user with SCRIPT KILL..."),
+            "{reply}"
+        );
+        assert_eq!(a.cmd(&["SET", key, "1"]), "+OK\r\n");
+        assert_eq!(b.cmd(&["GET", key]), "$1\r\n1\r\n");
     }
 }

@@ -75,6 +75,12 @@ pub enum CmdError {
     ReplyTooLarge(&'static str),
     /// `EVALSHA` of a script this shard does not have.
     NoScript,
+    /// A script has run past `busy-reply-threshold`; only a few commands are served.
+    Busy,
+    /// `SCRIPT KILL` with no script running.
+    NotBusy,
+    /// `SCRIPT KILL` of a script that has already written.
+    Unkillable,
     /// A negative offset (`SETRANGE`).
     OffsetOutOfRange,
     /// A string would pass `proto-max-bulk-len` (`APPEND`, `SETRANGE`).
@@ -169,6 +175,16 @@ impl fmt::Display for CmdError {
                 write!(f, "ERR the reply of '{cmd}' would be too large")
             }
             CmdError::NoScript => f.write_str("NOSCRIPT No matching script. Please use EVAL."),
+            CmdError::Busy => f.write_str(
+                "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN \
+                 NOSAVE.",
+            ),
+            CmdError::NotBusy => f.write_str("NOTBUSY No scripts in execution right now."),
+            CmdError::Unkillable => f.write_str(
+                "UNKILLABLE Sorry the script already executed write commands against the \
+                 dataset. You can either wait the script termination or kill the server in a \
+                 hard way using the SHUTDOWN NOSAVE command.",
+            ),
             CmdError::OffsetOutOfRange => f.write_str("ERR offset is out of range"),
             CmdError::StringTooLong => {
                 f.write_str("ERR string exceeds maximum allowed size (proto-max-bulk-len)")

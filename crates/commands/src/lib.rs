@@ -38,10 +38,22 @@ use shardis_store::{Db, Store};
 
 /// Settings a shard-side command may read; a copy lives in every shard and changes only
 /// through `CONFIG SET`, which updates every copy.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// When a compact hash becomes a hash table (`hash-max-listpack-entries` / `-value`).
     pub hash_limits: HashLimits,
+    /// How long a script runs before the shard answers other clients `BUSY` and `SCRIPT
+    /// KILL` can stop it (`busy-reply-threshold`).
+    pub busy_reply_threshold: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            hash_limits: HashLimits::default(),
+            busy_reply_threshold: std::time::Duration::from_millis(5000),
+        }
+    }
 }
 
 /// Everything a shard-side command works with.

@@ -26,11 +26,24 @@
 //! read-only table, so creating or changing a global fails with "Attempt to modify a readonly
 //! table" and reading an unknown one with "Script attempted to access nonexistent global
 //! variable". Errors are reported with Redis's trailer naming the script and the line.
+//!
+//! **Long scripts.** A script runs in a Lua coroutine with a count hook, as in Redis every
+//! 100,000 VM instructions. Until `busy-reply-threshold` (default 5 s) has passed, it runs
+//! straight through, as in Redis. Past it, the hook yields the coroutine: the handler returns
+//! without a reply and the script is left *suspended* here ([`suspended`]). The shard then lets
+//! its other tasks run for a moment, answering its own clients `BUSY` and holding back requests
+//! for its keys (its step lock), and calls [`resume`] for the next slice, until the script ends
+//! or `SCRIPT KILL` ([`kill`]) ends it. Nothing else touches the keyspace in between, so the
+//! script stays atomic. The hook does not yield where Lua 5.1 cannot (inside `pcall`, a
+//! metamethod or another C call); it tries again 100,000 instructions later.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::{c_int, c_void, CStr};
+use std::ptr;
+use std::time::{Duration, Instant};
 
-use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value, Variadic};
+use mlua::{ffi, Function, Lua, LuaOptions, StdLib, Table, Thread, Value, Variadic};
 use shardis_resp::{parse_i64, scan, Protocol, Reply, Span};
 
 use crate::slots::{even_owner, key_slot};
@@ -38,11 +51,10 @@ use crate::table::{flag, lookup, ConnCommand, Route};
 use crate::{execute, Args, CmdError, Ctx};
 
 /// Sets up the `redis` library and the sandbox. `redis.call` and `redis.pcall` are Rust
-/// functions set into the returned `redis` table for each run (a Lua wrapper would lose the
-/// caller's line in `return redis.call(...)`, a tail call). Returns the read-only view of the
-/// globals that scripts see, the globals themselves and the `redis` table.
+/// functions (a Lua wrapper would lose the caller's line in `return redis.call(...)`, a tail
+/// call). Returns the read-only view of the globals that scripts see and the globals themselves.
 const PRELUDE: &str = r#"
-local sha1hex, log, error_text = ...
+local sha1hex, log, error_text, redis_call, redis_pcall = ...
 local lua_pcall, setmetatable, error, tostring, type, unpack = pcall, setmetatable, error, tostring, type, unpack
 local lua_rawset, lua_rawget, lua_loadstring, setfenv = rawset, rawget, loadstring, setfenv
 -- Each read-only view, mapped to the table it shows.
@@ -83,7 +95,7 @@ end
 
 local redis = {
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
-  sha1hex = sha1hex, log = log,
+  sha1hex = sha1hex, log = log, call = redis_call, pcall = redis_pcall,
 }
 function redis.error_reply(msg)
   if type(msg) ~= "string" then error("wrong number or type of arguments", 2) end
@@ -121,7 +133,7 @@ _G.loadstring = function(...)
 end
 local globals = _G
 globals._G = env
-return env, globals, redis
+return env, globals
 "#;
 
 /// One shard's Lua state and script cache.
@@ -131,17 +143,140 @@ struct Engine {
     env: Table,
     /// The real globals, where `KEYS` and `ARGV` are set for each run.
     backing: Table,
-    /// The real `redis` table, where `call` and `pcall` are set for each run.
-    redis: Table,
     /// Compiled scripts by lower-case SHA1 hex.
     scripts: HashMap<[u8; 40], Function>,
-    /// Turns any error a script raises into `{text, line}`: the reply's text, error code
-    /// included, and the script line that raised it.
-    handler: Function,
+    /// A coroutine that ended normally, ready to run the next script (Lua 5.1 can start a
+    /// new function on a coroutine that has returned).
+    idle: Option<Thread>,
 }
 
 thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// The coroutine running now and its deadline, for the [`watchdog`] hook.
+    static WATCH: Cell<Option<Watch>> = const { Cell::new(None) };
+    /// Set by the watchdog just before it yields, to tell its yields from a script's own.
+    static WATCHDOG_YIELDED: Cell<bool> = const { Cell::new(false) };
+    /// The `redis.call` context of the slice running now (see [`with_caller`]).
+    static CALLER: Cell<*mut Caller<'static, 'static>> = const { Cell::new(ptr::null_mut()) };
+    /// A script that has yielded and waits for [`resume`].
+    static SUSPENDED: RefCell<Option<Box<Script>>> = const { RefCell::new(None) };
+    /// Set by [`kill`] for the suspended script.
+    static KILLED: Cell<bool> = const { Cell::new(false) };
+    /// Buffers of the last script, reused by the next.
+    static SPARE: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
+
+/// How many Lua VM instructions run between two looks at the clock (Redis's figure).
+const HOOK_EVERY: c_int = 100_000;
+
+/// The coroutine running now and when its script started.
+#[derive(Clone, Copy)]
+struct Watch {
+    co: *mut ffi::lua_State,
+    started: Instant,
+    threshold: Duration,
+}
+
+/// One script run: what must survive between the slices of a long script.
+struct Script {
+    /// The coroutine the script runs in, and its raw state.
+    thread: Thread,
+    co: *mut ffi::lua_State,
+    sha: [u8; 40],
+    /// True when the declared keys were gathered from several shards (see the module docs).
+    gathered: bool,
+    /// `EVAL_RO` / `EVALSHA_RO`: write commands are refused.
+    read_only: bool,
+    /// A write command has run: `SCRIPT KILL` must refuse (the script cannot be undone).
+    wrote: bool,
+    started: Instant,
+    threshold: Duration,
+    bufs: Buffers,
+}
+
+/// The buffers of a run.
+#[derive(Default)]
+struct Buffers {
+    /// The script's `KEYS`, end to end, and where each ends.
+    keys: Vec<u8>,
+    key_ends: Vec<usize>,
+    /// The called command's reply.
+    scratch: Vec<u8>,
+    /// The called command's arguments, as one buffer and spans into it.
+    data: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+/// Whether `key` is one of `keys` (end to end, each ending at its `ends` entry).
+fn declares(keys: &[u8], ends: &[usize], key: &[u8]) -> bool {
+    let mut start = 0;
+    ends.iter().any(|&end| {
+        let found = keys.get(start..end) == Some(key);
+        start = end;
+        found
+    })
+}
+
+/// The head of Lua 5.1.5's `lua_State` (lstate.h), up to the two C-call counters: the watchdog
+/// reads them to know whether the coroutine may yield here. The vendored Lua is exactly 5.1.5,
+/// and a unit test (`long_scripts_yield_only_where_lua_can`) fails if the layout is wrong.
+#[repr(C)]
+struct LuaStateHead {
+    next: *mut c_void,
+    tt: u8,
+    marked: u8,
+    status: u8,
+    top: *mut c_void,
+    base: *mut c_void,
+    l_g: *mut c_void,
+    ci: *mut c_void,
+    savedpc: *const c_void,
+    stack_last: *mut c_void,
+    stack: *mut c_void,
+    end_ci: *mut c_void,
+    base_ci: *mut c_void,
+    stacksize: c_int,
+    size_ci: c_int,
+    n_ccalls: u16,
+    base_ccalls: u16,
+}
+
+/// The count hook of script coroutines: past the busy threshold, yield to the shard.
+unsafe extern "C-unwind" fn watchdog(state: *mut ffi::lua_State, _: *mut ffi::lua_Debug) {
+    let Some(watch) = WATCH.get() else {
+        return;
+    };
+    if state != watch.co || watch.started.elapsed() < watch.threshold {
+        return;
+    }
+    // SAFETY: `state` is a live Lua 5.1.5 state (the hook's argument); see `LuaStateHead`.
+    let head = unsafe { &*(state as *const LuaStateHead) };
+    // Inside a C call (pcall, a metamethod, ...) Lua 5.1 cannot yield; try again later.
+    if head.n_ccalls > head.base_ccalls {
+        return;
+    }
+    WATCHDOG_YIELDED.set(true);
+    // SAFETY: a count hook of a coroutine outside any C call may yield with no values.
+    unsafe { ffi::lua_yield(state, 0) };
+}
+
+/// The line the innermost frame of the user's script is at in coroutine `co` (stopped by an
+/// error or a yield), as Redis's error trailer reports it; 0 if there is none.
+fn user_line(co: *mut ffi::lua_State) -> i64 {
+    // SAFETY: `co` is a live coroutine that is not running; reading its frames has no effect.
+    unsafe {
+        let mut ar: ffi::lua_Debug = std::mem::zeroed();
+        let mut level = 0;
+        while ffi::lua_getstack(co, level, &mut ar) != 0 {
+            ffi::lua_getinfo(co, c"Sl".as_ptr(), &mut ar);
+            let source = (!ar.source.is_null()).then(|| CStr::from_ptr(ar.source));
+            if source == Some(c"@user_script") && ar.currentline > 0 {
+                return ar.currentline.into();
+            }
+            level += 1;
+        }
+    }
+    0
 }
 
 impl Engine {
@@ -167,37 +302,46 @@ impl Engine {
             }
             Ok(())
         })?;
-        let (env, backing, redis): (Table, Table, Table) = lua
+        let call = lua.create_function(|lua, argv: Variadic<Value>| {
+            match with_caller(|caller| caller.call(lua, &argv))?? {
+                Ok(value) => Ok(value),
+                Err(text) => Err(mlua::Error::external(CallError(text))),
+            }
+        })?;
+        let pcall = lua.create_function(|lua, argv: Variadic<Value>| {
+            match with_caller(|caller| caller.call(lua, &argv))?? {
+                Ok(value) => Ok(value),
+                Err(text) => {
+                    let t = lua.create_table()?;
+                    t.raw_set("err", text)?;
+                    Ok(Value::Table(t))
+                }
+            }
+        })?;
+        let (env, backing): (Table, Table) = lua
             .load(PRELUDE)
             .set_name("=prelude")
-            .call((sha1hex, log, error_text))?;
-        let handler = lua.create_function(|lua, err: Value| {
-            let text = match &err {
-                Value::Error(e) => match call_error(e) {
-                    Some(text) => text.to_owned(),
-                    None => format!("ERR {e}"),
-                },
-                Value::Table(t) => match t.raw_get::<Value>("err")? {
-                    Value::String(s) => s.to_string_lossy(),
-                    _ => "ERR unknown error".to_owned(),
-                },
-                Value::String(s) => format!("ERR {}", s.to_string_lossy()),
-                other => format!("ERR {}", other.to_string()?),
-            };
-            // A message handler returns one value.
-            lua.create_sequence_from([
-                Value::String(lua.create_string(text)?),
-                Value::Integer(user_line(lua).into()),
-            ])
-        })?;
+            .call((sha1hex, log, error_text, call, pcall))?;
         Ok(Engine {
             lua,
             env,
             backing,
-            redis,
             scripts: HashMap::new(),
-            handler,
+            idle: None,
         })
+    }
+
+    /// A coroutine to run a script in: the idle one, or a new one with the watchdog hook.
+    fn coroutine(&mut self, f: &Function) -> mlua::Result<(Thread, *mut ffi::lua_State)> {
+        let thread = match self.idle.take() {
+            Some(thread) => thread,
+            None => self.lua.create_thread(f.clone())?,
+        };
+        let co = thread.to_pointer() as *mut ffi::lua_State;
+        // SAFETY: `co` is the coroutine `thread` holds alive; installing a hook has no other
+        // effect (a new coroutine gets it once; an idle one keeps it).
+        unsafe { ffi::lua_sethook(co, Some(watchdog), ffi::LUA_MASKCOUNT, HOOK_EVERY) };
+        Ok((thread, co))
     }
 
     /// The compiled script `body`, compiling and caching it under `sha` if needed.
@@ -242,16 +386,6 @@ fn call_error(err: &mlua::Error) -> Option<&str> {
         mlua::Error::ExternalError(e) => e.downcast_ref::<CallError>().map(|c| c.0.as_str()),
         _ => None,
     }
-}
-
-/// The line of the innermost frame of the user's script, as Redis's error trailer reports it.
-fn user_line(lua: &Lua) -> i32 {
-    (1..64)
-        .map_while(|level| lua.inspect_stack(level))
-        .find(|frame| {
-            frame.source().source.as_deref() == Some("@user_script") && frame.curr_line() > 0
-        })
-        .map_or(0, |frame| frame.curr_line())
 }
 
 /// Runs `f` with this shard's engine, creating it on first use.
@@ -314,7 +448,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
             "ERR Number of keys can't be greater than number of args".to_owned(),
         ));
     }
-    let (sha, f, lua, redis, backing, handler) = with_engine(|engine| {
+    let (sha, f, lua, backing, (thread, co)) = with_engine(|engine| {
         let (sha, f) = if by_sha {
             let sha = sha_key(&String::from_utf8_lossy(args.get(1)));
             let found = (args.get(1).len() == 40)
@@ -325,17 +459,15 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
             let sha = sha_key(&sha1(args.get(1)));
             (sha, engine.compile(sha, args.get(1))?)
         };
+        let coroutine = engine.coroutine(&f).map_err(lua_err)?;
         Ok((
             sha,
             f,
             engine.lua.clone(),
-            engine.redis.clone(),
             engine.backing.clone(),
-            engine.handler.clone(),
+            coroutine,
         ))
     })?;
-    let lua_err = |e: mlua::Error| CmdError::Other(format!("ERR {e}"));
-    let keys: Vec<&[u8]> = (3..3 + numkeys).map(|i| args.get(i)).collect();
     let list = |items: &mut dyn Iterator<Item = &[u8]>| -> mlua::Result<Table> {
         let t = lua.create_table()?;
         for (i, item) in items.enumerate() {
@@ -344,7 +476,10 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         Ok(t)
     };
     backing
-        .raw_set("KEYS", list(&mut keys.iter().copied()).map_err(lua_err)?)
+        .raw_set(
+            "KEYS",
+            list(&mut (3..3 + numkeys).map(|i| args.get(i))).map_err(lua_err)?,
+        )
         .map_err(lua_err)?;
     backing
         .raw_set(
@@ -353,83 +488,258 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         )
         .map_err(lua_err)?;
 
-    let sha_text = String::from_utf8_lossy(&sha).into_owned();
-    let gathered = ctx.shards > 1
-        && keys
-            .iter()
-            .any(|k| usize::from(even_owner(usize::from(key_slot(k)), ctx.shards)) != ctx.shard);
-    let caller = RefCell::new(Caller {
-        ctx,
-        keys: &keys,
+    let mut bufs = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+    bufs.keys.clear();
+    bufs.key_ends.clear();
+    let mut gathered = false;
+    for key in (3..3 + numkeys).map(|i| args.get(i)) {
+        bufs.keys.extend_from_slice(key);
+        bufs.key_ends.push(bufs.keys.len());
+        gathered |= ctx.shards > 1
+            && usize::from(even_owner(usize::from(key_slot(key)), ctx.shards)) != ctx.shard;
+    }
+    let script = Box::new(Script {
+        thread,
+        co,
+        sha,
         gathered,
         read_only,
-        scratch: Vec::new(),
-        data: Vec::new(),
-        spans: Vec::new(),
+        wrote: false,
+        started: Instant::now(),
+        threshold: ctx.settings.busy_reply_threshold,
+        bufs,
     });
-    let outcome = lua
-        .scope(|scope| {
-            let call = scope.create_function(|lua, argv: Variadic<Value>| {
-                match caller.borrow_mut().call(lua, &argv)? {
-                    Ok(value) => Ok(value),
-                    Err(text) => Err(mlua::Error::external(CallError(text))),
+    run_slice(ctx, script, &lua, Some(f)).map(drop)
+}
+
+fn lua_err(e: mlua::Error) -> CmdError {
+    CmdError::Other(format!("ERR {e}"))
+}
+
+/// What a slice of a script ended with.
+const YIELDED: i64 = 0;
+const RETURNED: i64 = 1;
+const FAILED: i64 = 2;
+
+/// Runs `script` (from `start`, its function, or on from where it yielded) until it ends,
+/// answering in `ctx.reply`, or yields, parking it in [`SUSPENDED`]. Returns whether it ended.
+fn run_slice(
+    ctx: &mut Ctx<'_>,
+    mut script: Box<Script>,
+    lua: &Lua,
+    start: Option<Function>,
+) -> Result<bool, CmdError> {
+    let co = script.co;
+    let watch = Watch {
+        co,
+        started: script.started,
+        threshold: script.threshold,
+    };
+    let (status, value, line): (i64, Value, i64) = {
+        let mut caller = Caller {
+            ctx: &mut *ctx,
+            script: &mut script,
+        };
+        let _current = Current::enter(&mut caller, watch);
+        // SAFETY: `co` is the script's coroutine, alive while `script.thread` is. The closure
+        // runs on the main state inside mlua's protected call: it moves the script's function
+        // onto `co` (at the start), resumes it, and leaves three values on the main state's
+        // stack for mlua to read.
+        unsafe {
+            lua.exec_raw(start, |state| {
+                if ffi::lua_gettop(state) > 0 {
+                    // Start: `co` is new or idle; its stack holds nothing the run needs.
+                    ffi::lua_settop(co, 0);
+                    ffi::lua_checkstack(co, 1);
+                    ffi::lua_xmove(state, co, 1);
                 }
-            })?;
-            let pcall = scope.create_function(|lua, argv: Variadic<Value>| {
-                match caller.borrow_mut().call(lua, &argv)? {
-                    Ok(value) => Ok(value),
-                    Err(text) => {
-                        let t = lua.create_table()?;
-                        t.raw_set("err", text)?;
-                        Ok(Value::Table(t))
+                ffi::lua_settop(state, 0);
+                ffi::lua_checkstack(state, 3);
+                WATCHDOG_YIELDED.set(false);
+                let mut nres: c_int = 0;
+                match ffi::lua_resume(co, state, 0, &mut nres) {
+                    ffi::LUA_YIELD => {
+                        ffi::lua_pushinteger(state, YIELDED as _);
+                        ffi::lua_pushnil(state);
+                        ffi::lua_pushinteger(state, 0);
+                    }
+                    ffi::LUA_OK => {
+                        ffi::lua_pushinteger(state, RETURNED as _);
+                        // The first value the script returned (Redis keeps one).
+                        if nres > 0 {
+                            ffi::lua_settop(co, 1);
+                            ffi::lua_xmove(co, state, 1);
+                        } else {
+                            ffi::lua_pushnil(state);
+                        }
+                        ffi::lua_settop(co, 0);
+                        ffi::lua_pushinteger(state, 0);
+                    }
+                    _ => {
+                        ffi::lua_pushinteger(state, FAILED as _);
+                        ffi::lua_xmove(co, state, 1);
+                        ffi::lua_pushinteger(state, user_line(co) as _);
                     }
                 }
-            })?;
-            redis.raw_set("call", call)?;
-            redis.raw_set("pcall", pcall)?;
-            let xpcall: Function = backing.raw_get("xpcall")?;
-            let result: MultiValue = xpcall.call((f, handler))?;
-            redis.raw_set("call", Value::Nil)?;
-            redis.raw_set("pcall", Value::Nil)?;
-            Ok(result)
-        })
-        .map_err(lua_err)?;
-    let ctx = caller.into_inner().ctx;
-    let mut values = outcome.into_iter();
-    match values.next() {
-        Some(Value::Boolean(true)) => {
-            write_value(&mut ctx.reply, values.next().unwrap_or(Value::Nil), 0);
-            Ok(())
+            })
+        }
+        .map_err(lua_err)?
+    };
+    let sha = String::from_utf8_lossy(&script.sha).into_owned();
+    match status {
+        YIELDED if WATCHDOG_YIELDED.get() => {
+            SUSPENDED.with(|s| *s.borrow_mut() = Some(script));
+            Ok(false)
+        }
+        YIELDED => {
+            // `coroutine.yield()` in the script's own body: Redis runs that body in no
+            // coroutine, where Lua refuses to yield.
+            let line = user_line(co);
+            finish(script, false);
+            Err(CmdError::Other(format!(
+                "ERR attempt to yield across metamethod/C-call boundary script: {sha}, on \
+                 @user_script:{line}."
+            )))
+        }
+        RETURNED => {
+            write_value(&mut ctx.reply, value, 0);
+            finish(script, true);
+            Ok(true)
         }
         _ => {
-            let (text, line) = match values.next() {
-                Some(Value::Table(t)) => (
-                    t.raw_get::<String>(1).unwrap_or_default(),
-                    t.raw_get::<i64>(2).unwrap_or_default(),
-                ),
-                _ => ("ERR unknown error".to_owned(), 0),
+            finish(script, false);
+            let text = match value {
+                Value::Error(e) => match call_error(&e) {
+                    Some(text) => text.to_owned(),
+                    None => format!("ERR {e}"),
+                },
+                Value::Table(t) => match t.raw_get::<Value>("err") {
+                    Ok(Value::String(s)) => s.to_string_lossy(),
+                    _ => "ERR unknown error".to_owned(),
+                },
+                Value::String(s) => format!("ERR {}", s.to_string_lossy()),
+                other => format!("ERR {}", other.to_string().unwrap_or_default()),
             };
             Err(CmdError::Other(format!(
-                "{text} script: {sha_text}, on @user_script:{line}."
+                "{text} script: {sha}, on @user_script:{line}."
             )))
         }
     }
 }
 
-/// What `redis.call` needs while a script runs.
+/// Ends a run: its buffers are kept for the next, and its coroutine too if it ended normally.
+fn finish(script: Box<Script>, reusable: bool) {
+    let Script { thread, bufs, .. } = *script;
+    SPARE.with(|spare| *spare.borrow_mut() = bufs);
+    if reusable {
+        ENGINE.with(|cell| {
+            if let Some(engine) = cell.borrow_mut().as_mut() {
+                engine.idle = Some(thread);
+            }
+        });
+    }
+}
+
+/// True when a script has yielded on this shard and waits for [`resume`] (see the module
+/// docs). The shard asks only after a command wrote no reply, which only this does.
+pub fn suspended() -> bool {
+    SUSPENDED.with(|s| s.borrow().is_some())
+}
+
+/// Runs the next slice of the suspended script with `ctx`, or ends it if [`kill`] was called.
+/// Returns true when the script has ended and its reply (or error) is written.
+pub fn resume(ctx: &mut Ctx<'_>) -> bool {
+    let Some(script) = SUSPENDED.with(|s| s.borrow_mut().take()) else {
+        return true;
+    };
+    let mark = ctx.reply.len();
+    let outcome = if KILLED.replace(false) {
+        let line = user_line(script.co);
+        let sha = String::from_utf8_lossy(&script.sha).into_owned();
+        finish(script, false);
+        Err(CmdError::Other(format!(
+            "ERR Script killed by user with SCRIPT KILL... script: {sha}, on \
+             @user_script:{line}."
+        )))
+    } else {
+        match with_engine(|engine| Ok(engine.lua.clone())) {
+            Ok(lua) => run_slice(ctx, script, &lua, None),
+            Err(err) => Err(err),
+        }
+    };
+    match outcome {
+        Ok(ended) => ended,
+        Err(err) => {
+            ctx.reply.truncate(mark);
+            ctx.reply.error(&err.to_string());
+            true
+        }
+    }
+}
+
+/// What `SCRIPT KILL` found on a shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kill {
+    /// No script is running.
+    NotBusy,
+    /// The running script has written; it was left alone.
+    Unkillable,
+    /// The running script will end with an error at its next slice.
+    Killed,
+}
+
+/// `SCRIPT KILL` on this shard: marks the suspended script to be ended, unless it has already
+/// written (`force`, for shutdown, ends it anyway).
+pub fn kill(force: bool) -> Kill {
+    SUSPENDED.with(|s| match s.borrow().as_deref() {
+        None => Kill::NotBusy,
+        Some(script) if script.wrote && !force => Kill::Unkillable,
+        Some(_) => {
+            KILLED.set(true);
+            Kill::Killed
+        }
+    })
+}
+
+/// The context of the slice running now, for `redis.call`: set by [`Current::enter`] for the
+/// length of one `lua_resume` and cleared when it returns.
+struct Current;
+
+impl Current {
+    fn enter(caller: &mut Caller<'_, '_>, watch: Watch) -> Current {
+        let p: *mut Caller<'_, '_> = caller;
+        CALLER.set(p.cast());
+        WATCH.set(Some(watch));
+        Current
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        CALLER.set(ptr::null_mut());
+        WATCH.set(None);
+    }
+}
+
+/// Runs `f` with the `redis.call` context of the running slice.
+fn with_caller<R>(f: impl FnOnce(&mut Caller<'_, '_>) -> R) -> mlua::Result<R> {
+    let p = CALLER.get();
+    if p.is_null() {
+        return Err(mlua::Error::runtime(
+            "redis.call is only available while a script runs",
+        ));
+    }
+    // SAFETY: `CALLER` is only non-null while `run_slice` is inside `lua_resume`, and then
+    // points at that frame's `Caller`, which outlives the call. Lua runs on this thread only
+    // and a command run by `redis.call` never calls back into Lua, so this is the only
+    // reference to it in use.
+    Ok(f(unsafe { &mut *p }))
+}
+
+/// What `redis.call` works with while a slice of a script runs.
 struct Caller<'c, 'a> {
     ctx: &'c mut Ctx<'a>,
-    /// The script's `KEYS`.
-    keys: &'c [&'c [u8]],
-    /// True when the declared keys were gathered from several shards (see the module docs).
-    gathered: bool,
-    /// `EVAL_RO` / `EVALSHA_RO`: write commands are refused.
-    read_only: bool,
-    /// The called command's reply.
-    scratch: Vec<u8>,
-    /// The called command's arguments, as one buffer and spans into it.
-    data: Vec<u8>,
-    spans: Vec<Span>,
+    script: &'c mut Script,
 }
 
 impl Caller<'_, '_> {
@@ -438,13 +748,14 @@ impl Caller<'_, '_> {
         if let Some(err) = self.run(lua, argv)? {
             return Ok(Err(err));
         }
-        if scan::is_error(&self.scratch) {
-            let text = self.scratch.get(1..self.scratch.len().saturating_sub(2));
+        let scratch = &self.script.bufs.scratch;
+        if scan::is_error(scratch) {
+            let text = scratch.get(1..scratch.len().saturating_sub(2));
             return Ok(Err(
                 String::from_utf8_lossy(text.unwrap_or_default()).into_owned()
             ));
         }
-        Ok(Ok(read_value(lua, &self.scratch, 0)?.0))
+        Ok(Ok(read_value(lua, scratch, 0)?.0))
     }
 
     /// Runs the command; `Ok(None)` leaves its reply in `scratch`, `Ok(Some(text))` is an error
@@ -455,24 +766,31 @@ impl Caller<'_, '_> {
                 "ERR Please specify at least one argument for this redis lib call".to_owned(),
             ));
         }
-        self.data.clear();
-        self.spans.clear();
+        let Buffers {
+            ref keys,
+            ref key_ends,
+            ref mut scratch,
+            ref mut data,
+            ref mut spans,
+        } = self.script.bufs;
+        data.clear();
+        spans.clear();
         for arg in argv {
-            let start = self.data.len();
+            let start = data.len();
             match arg {
-                Value::String(s) => self.data.extend_from_slice(&s.as_bytes()),
+                Value::String(s) => data.extend_from_slice(&s.as_bytes()),
                 Value::Integer(_) | Value::Number(_) => match lua.coerce_string(arg.clone())? {
-                    Some(s) => self.data.extend_from_slice(&s.as_bytes()),
+                    Some(s) => data.extend_from_slice(&s.as_bytes()),
                     None => return Ok(Some(ARGS_MUST_BE_STRINGS.to_owned())),
                 },
                 _ => return Ok(Some(ARGS_MUST_BE_STRINGS.to_owned())),
             }
-            self.spans.push(Span {
+            spans.push(Span {
                 start,
-                end: self.data.len(),
+                end: data.len(),
             });
         }
-        let args = Args::new(&self.data, &self.spans);
+        let args = Args::new(data, spans);
         let Some(cmd) = lookup(args.get(0)) else {
             return Ok(Some(
                 "ERR Unknown Redis command called from script".to_owned(),
@@ -493,17 +811,20 @@ impl Caller<'_, '_> {
                 "ERR Wrong number of args calling Redis command from script".to_owned(),
             ));
         }
-        if self.read_only && cmd.has(flag::WRITE) {
-            return Ok(Some(
-                "ERR Write commands are not allowed from read-only scripts.".to_owned(),
-            ));
+        if cmd.has(flag::WRITE) {
+            if self.script.read_only {
+                return Ok(Some(
+                    "ERR Write commands are not allowed from read-only scripts.".to_owned(),
+                ));
+            }
+            self.script.wrote = true;
         }
         if self.ctx.shards > 1 {
             for p in cmd.key_positions(args) {
                 let key = args.get(p);
                 let owner = usize::from(even_owner(usize::from(key_slot(key)), self.ctx.shards));
-                let local = !self.gathered && owner == self.ctx.shard;
-                if !local && !self.keys.contains(&key) {
+                let local = !self.script.gathered && owner == self.ctx.shard;
+                if !local && !declares(keys, key_ends, key) {
                     return Ok(Some(
                         "ERR Script attempted to access a key that was not declared in KEYS \
                          and lives on another shard"
@@ -512,12 +833,12 @@ impl Caller<'_, '_> {
                 }
             }
         }
-        self.scratch.clear();
+        scratch.clear();
         let mut inner = Ctx {
             store: &mut *self.ctx.store,
             db: self.ctx.db,
             now_ms: self.ctx.now_ms,
-            reply: Reply::new(&mut self.scratch, Protocol::Resp2),
+            reply: Reply::new(scratch, Protocol::Resp2),
             settings: self.ctx.settings,
             shard: self.ctx.shard,
             shards: self.ctx.shards,
@@ -689,6 +1010,19 @@ mod tests {
 
     /// Runs `handler` with `line` as its arguments on shard `shard` of `shards`.
     fn run_on(store: &mut Store, shard: usize, shards: usize, line: &[&str]) -> String {
+        run_with(&Settings::default(), store, shard, shards, line, |_| ())
+    }
+
+    /// `run_on` with `settings`; `between` is called before each [`resume`] of a script that
+    /// yielded, with how many slices have run.
+    fn run_with(
+        settings: &Settings,
+        store: &mut Store,
+        shard: usize,
+        shards: usize,
+        line: &[&str],
+        mut between: impl FnMut(usize),
+    ) -> String {
         let buf: Vec<u8> = line.concat().into_bytes();
         let mut spans = Vec::new();
         let mut at = 0;
@@ -704,19 +1038,131 @@ mod tests {
         let (Route::Keyed(handler) | Route::Broadcast(handler, _)) = cmd.route else {
             panic!("not a scripting command");
         };
-        let settings = Settings::default();
         let mut out = Vec::new();
         let mut ctx = Ctx {
             store,
             db: 0,
             now_ms: 1_000,
             reply: Reply::new(&mut out, Protocol::Resp2),
-            settings: &settings,
+            settings,
             shard,
             shards,
         };
         execute(handler, &mut ctx, args);
+        let mut slices = 1;
+        while suspended() {
+            between(slices);
+            assert!(!resume(&mut ctx) || !suspended());
+            slices += 1;
+        }
         String::from_utf8(out).unwrap()
+    }
+
+    /// Settings under which every script is past its busy threshold at once.
+    fn impatient() -> Settings {
+        Settings {
+            busy_reply_threshold: std::time::Duration::ZERO,
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn long_scripts_yield_only_where_lua_can() {
+        let mut store = Store::new(1);
+        let settings = impatient();
+        // Each run's reply and how many times it yielded.
+        let mut run = |line: &[&str]| {
+            let mut slices = 0;
+            let reply = run_with(&settings, &mut store, 0, 1, line, |n| slices = n);
+            (reply, slices)
+        };
+        let count = "local n = 0 for i = 1, 1000000 do n = n + 1 end return n";
+        let (reply, slices) = run(&["EVAL", count, "0"]);
+        assert_eq!(reply, ":1000000\r\n");
+        assert!(
+            slices > 5,
+            "a long loop yields to the shard ({slices} slices)"
+        );
+        // Inside pcall and inside a metamethod Lua 5.1 cannot yield: the hook must not try.
+        let in_pcall = format!("local ok, n = pcall(function() {count} end) return n");
+        assert_eq!(
+            run(&["EVAL", &in_pcall, "0"]),
+            (":1000000\r\n".to_owned(), 0)
+        );
+        let in_meta = format!(
+            "local t = setmetatable({{}}, {{__index = function() {count} end}}) return t.x"
+        );
+        assert_eq!(
+            run(&["EVAL", &in_meta, "0"]),
+            (":1000000\r\n".to_owned(), 0)
+        );
+        // A long script's calls and reply work across slices.
+        let writes = "for i = 1, 50000 do redis.call('incr', KEYS[1]) end \
+                      return redis.call('get', KEYS[1])";
+        let (reply, slices) = run(&["EVAL", writes, "1", "k"]);
+        assert_eq!(reply, "$5\r\n50000\r\n");
+        assert!(slices >= 1);
+        // An error after a yield still names its line.
+        let late_error = "for i = 1, 1000000 do end\nreturn redis.call('nosuch')";
+        let (reply, _) = run(&["EVAL", late_error, "0"]);
+        assert!(
+            reply.starts_with("-ERR Unknown Redis command called from script script: ")
+                && reply.ends_with("on @user_script:2.\r\n"),
+            "{reply}"
+        );
+    }
+
+    #[test]
+    fn script_kill_ends_a_suspended_script_unless_it_wrote() {
+        let mut store = Store::new(1);
+        let settings = impatient();
+        assert_eq!(kill(false), Kill::NotBusy);
+        let forever = "local n = 0 while true do n = n + 1 end";
+        let mut outcome = None;
+        let reply = run_with(&settings, &mut store, 0, 1, &["EVAL", forever, "0"], |n| {
+            if n == 3 {
+                outcome = Some(kill(false));
+            }
+        });
+        assert_eq!(outcome, Some(Kill::Killed));
+        let sha = sha1(forever.as_bytes());
+        assert_eq!(
+            reply,
+            format!(
+                "-ERR Script killed by user with SCRIPT KILL... script: {sha}, on \
+                 @user_script:1.\r\n"
+            )
+        );
+        assert_eq!(kill(false), Kill::NotBusy);
+        // Once it has written, only a forced kill (shutdown) ends it.
+        let writer = "redis.call('set', KEYS[1], 'v') while true do end";
+        let mut outcomes = Vec::new();
+        let reply = run_with(
+            &settings,
+            &mut store,
+            0,
+            1,
+            &["EVAL", writer, "1", "k"],
+            |n| {
+                if n == 2 {
+                    outcomes.push(kill(false));
+                } else if n == 4 {
+                    outcomes.push(kill(true));
+                }
+            },
+        );
+        assert_eq!(outcomes, [Kill::Unkillable, Kill::Killed]);
+        assert!(reply.starts_with("-ERR Script killed by user"), "{reply}");
+        // The engine goes on: the next script runs on a fresh coroutine.
+        assert_eq!(
+            run_on(
+                &mut store,
+                0,
+                1,
+                &["EVAL", "return redis.call('get', KEYS[1])", "1", "k"]
+            ),
+            "$1\r\nv\r\n"
+        );
     }
 
     #[test]

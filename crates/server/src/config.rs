@@ -46,6 +46,8 @@ pub struct Config {
     pub hash_max_listpack_entries: usize,
     /// Longest field or value a hash keeps in its compact encoding.
     pub hash_max_listpack_value: usize,
+    /// Milliseconds a script runs before other clients get `BUSY` and it can be killed.
+    pub busy_reply_threshold: u64,
 }
 
 impl Default for Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             dir: ".".to_owned(),
             hash_max_listpack_entries: HashLimits::default().max_listpack_entries,
             hash_max_listpack_value: HashLimits::default().max_listpack_value,
+            busy_reply_threshold: 5000,
         }
     }
 }
@@ -310,6 +313,15 @@ pub static PARAMS: &[Param] = &[
         },
     },
     Param {
+        names: &["busy-reply-threshold", "lua-time-limit"],
+        mutable: true,
+        get: |c| c.busy_reply_threshold.to_string(),
+        set: |c, v| {
+            c.busy_reply_threshold = integer(v)?;
+            Ok(())
+        },
+    },
+    Param {
         names: &["hash-max-listpack-entries", "hash-max-ziplist-entries"],
         mutable: true,
         get: |c| c.hash_max_listpack_entries.to_string(),
@@ -382,6 +394,7 @@ impl Config {
                 max_listpack_entries: self.hash_max_listpack_entries,
                 max_listpack_value: self.hash_max_listpack_value,
             },
+            busy_reply_threshold: Duration::from_millis(self.busy_reply_threshold),
         }
     }
 

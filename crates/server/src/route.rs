@@ -15,13 +15,14 @@
 
 use std::rc::Rc;
 
+use shardis_commands::scripting::Kill;
 use shardis_commands::table::{flag, CURSOR_SHARD_SHIFT};
-use shardis_commands::{lookup, Args, CmdError, Command, Merge, Route};
+use shardis_commands::{lookup, Args, CmdError, Command, ConnCommand, Merge, Route};
 use shardis_resp::{scan, Protocol, Reply, Span};
 
 use crate::client::Client;
 use crate::connection::{self, Flow};
-use crate::shard::{now_ms, Call, RemoteBatch, Replies, RequestBody, ResponseBody, Shard};
+use crate::shard::{now_ms, Call, Control, RemoteBatch, Replies, RequestBody, ResponseBody, Shard};
 use crate::step::Keys;
 use shardis_store::Store;
 
@@ -132,6 +133,9 @@ impl Plan {
             Some(cmd) if !cmd.arity_ok(args.len()) => {
                 Err(CmdError::WrongArity(cmd.name.to_owned()))
             }
+            Some(cmd) if self.shard.busy.get() && !allowed_while_busy(cmd, args) => {
+                Err(CmdError::Busy)
+            }
             Some(cmd) => Ok(cmd),
         };
         let cmd = match rejected {
@@ -180,6 +184,10 @@ impl Plan {
                 }
                 Flow::Continue
             }
+            Route::Broadcast(..) if is_script_kill(cmd, args) => {
+                self.script_kill(args, proto, out).await;
+                Flow::Continue
+            }
             Route::Broadcast(handler, merge) => {
                 let call = Call { handler, db, proto };
                 let fan = Fan {
@@ -198,6 +206,33 @@ impl Plan {
                 Flow::Continue
             }
             Route::Transaction(which) => self.transaction(client, which, args, out).await,
+        }
+    }
+
+    /// `SCRIPT KILL`: asks every shard to end the script it runs. It travels as a control
+    /// message, which no step lock holds back, because the script being killed holds its
+    /// shard's lock.
+    async fn script_kill(&mut self, args: Args<'_>, proto: Protocol, out: &mut Vec<u8>) {
+        if args.len() != 2 {
+            error(out, proto, CmdError::WrongArity("script|kill".to_owned()));
+            return;
+        }
+        let found: Vec<Kill> = self
+            .shard
+            .broadcast(|| Control::ScriptKill)
+            .await
+            .into_iter()
+            .filter_map(|answer| match answer {
+                ResponseBody::Killed(kill) => Some(kill),
+                _ => None,
+            })
+            .collect();
+        if found.contains(&Kill::Killed) {
+            Reply::new(out, proto).ok();
+        } else if found.contains(&Kill::Unkillable) {
+            error(out, proto, CmdError::Unkillable);
+        } else {
+            error(out, proto, CmdError::NotBusy);
         }
     }
 
@@ -229,7 +264,7 @@ impl Plan {
                 // Another connection's multi-shard step holds this shard.
                 self.shard.until_unlocked().await;
             }
-            self.shard.exec(call, self.now_ms, args, out);
+            self.shard.exec(call, self.now_ms, args, out).await;
             return;
         }
         let group = match self.open[owner] {
@@ -372,7 +407,8 @@ impl Plan {
 
         // The ordinary handler, as if every key were local.
         self.shard
-            .exec_in(&mut scratch, call, self.now_ms, args, out);
+            .exec_in(Some(&mut scratch), call, self.now_ms, args, out)
+            .await;
 
         // Move them back, changed or not, and end the step. Puts travel ahead of the unlock on
         // the same channel, so nobody can see the keys missing.
@@ -418,7 +454,7 @@ impl Plan {
                 if step.is_none() && self.shard.is_locked() {
                     self.shard.until_unlocked().await;
                 }
-                local = Some((to, self.shard.run_batch(&batch)));
+                local = Some((to, self.shard.run_batch(&batch).await));
             } else {
                 waiting.push((to, self.shard.send(to, RequestBody::Exec(batch)).await));
             }
@@ -475,6 +511,19 @@ impl Plan {
         out.truncate(base);
         out.extend_from_slice(&assembled);
     }
+}
+
+fn is_script_kill(cmd: &Command, args: Args<'_>) -> bool {
+    cmd.name == "script" && args.get(1).eq_ignore_ascii_case(b"kill")
+}
+
+/// What a shard running a long script still serves for its own clients (Redis's `allow-busy`
+/// commands that Shardis has).
+fn allowed_while_busy(cmd: &Command, args: Args<'_>) -> bool {
+    matches!(
+        cmd.route,
+        Route::Connection(ConnCommand::Auth | ConnCommand::Hello | ConnCommand::Shutdown)
+    ) || is_script_kill(cmd, args)
 }
 
 /// Puts entries a step moved out of a shard into its scratch store.

@@ -15,6 +15,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use glommio::net::AcceptedTcpStream;
 use glommio::spawn_local;
+use shardis_commands::scripting::{self, Kill};
 use shardis_commands::{execute, Args, Ctx, Handler, Settings};
 use shardis_resp::{Protocol, Reply, Span};
 use shardis_store::Store;
@@ -108,6 +109,8 @@ pub enum Control {
     Configure(Box<Config>),
     /// Clear the counters (`CONFIG RESETSTAT`).
     ResetStats,
+    /// `SCRIPT KILL`: end the script this shard is running, if it may.
+    ScriptKill,
     /// Start shutting down.
     Shutdown,
     /// The sender has no connections left and is ready to stop.
@@ -189,6 +192,8 @@ pub enum ResponseBody {
     Granted(bool),
     /// Entries moved out for a step.
     Entries(crate::step::Moved),
+    /// What `Control::ScriptKill` found.
+    Killed(Kill),
     /// The peer could not be reached (it is gone).
     Unreachable,
 }
@@ -247,6 +252,9 @@ pub struct Shard {
     exit: Rc<OneShot<()>>,
     /// Which multi-shard step holds this shard, and who waits for it.
     pub(crate) lock: crate::step::Lock,
+    /// A script has run past `busy-reply-threshold` and is suspended between two slices:
+    /// this shard's clients are answered `BUSY` (see [`Shard::finish_script`]).
+    pub busy: Cell<bool>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -285,6 +293,7 @@ impl Shard {
             drained_self: Cell::new(false),
             exit: OneShot::new(),
             lock: crate::step::Lock::default(),
+            busy: Cell::new(false),
         })
     }
 
@@ -325,7 +334,12 @@ impl Shard {
         let shard = self.clone();
         spawn_local(async move {
             loop {
-                let done = shard.store.borrow_mut().active_expire(now_ms(), BUDGET);
+                // A suspended script must find the keyspace as it left it.
+                let done = if shard.busy.get() {
+                    0
+                } else {
+                    shard.store.borrow_mut().active_expire(now_ms(), BUDGET)
+                };
                 if done >= BUDGET {
                     crate::sync::yield_now().await;
                 } else {
@@ -367,7 +381,7 @@ impl Shard {
                 crate::conn::spawn(self.clone(), stream.bind_to_executor());
                 return;
             }
-            RequestBody::Exec(batch) => ResponseBody::Exec(self.run_batch(&batch)),
+            RequestBody::Exec(batch) => ResponseBody::Exec(self.run_batch(&batch).await),
             RequestBody::Control(Control::Drained) => {
                 self.drained_peers.set(self.drained_peers.get() + 1);
                 self.exit_if_done();
@@ -393,7 +407,7 @@ impl Shard {
     }
 
     /// Runs a batch (usually one another shard sent), collecting the replies in order.
-    pub fn run_batch(&self, batch: &RemoteBatch) -> Replies {
+    pub async fn run_batch(self: &Rc<Shard>, batch: &RemoteBatch) -> Replies {
         let mut replies = Replies {
             data: Vec::with_capacity(batch.cmds.len() * 16),
             ends: Vec::with_capacity(batch.cmds.len()),
@@ -408,20 +422,88 @@ impl Shard {
                 now,
                 Args::new(&batch.data, spans),
                 &mut replies.data,
-            );
+            )
+            .await;
             replies.ends.push(replies.data.len());
         }
         replies
     }
 
     /// Runs one command against this shard's keyspace, appending its reply to `out`.
-    pub fn exec(&self, call: Call, now_ms: u64, args: Args<'_>, out: &mut Vec<u8>) {
-        self.exec_in(&mut self.store.borrow_mut(), call, now_ms, args, out);
+    pub async fn exec(
+        self: &Rc<Shard>,
+        call: Call,
+        now_ms: u64,
+        args: Args<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        self.exec_in(None, call, now_ms, args, out).await;
     }
 
-    /// Runs one command against `store` (this shard's, or a step's scratch store holding the
-    /// entries it gathered), appending its reply to `out`.
-    pub fn exec_in(
+    /// Runs one command against this shard's keyspace, or against `scratch` (a step's
+    /// gathered entries), appending its reply to `out`.
+    pub async fn exec_in(
+        self: &Rc<Shard>,
+        mut scratch: Option<&mut Store>,
+        call: Call,
+        now_ms: u64,
+        args: Args<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        let before = out.len();
+        match scratch.as_deref_mut() {
+            Some(store) => self.run_handler(store, call, now_ms, args, out),
+            None => self.run_handler(&mut self.store.borrow_mut(), call, now_ms, args, out),
+        }
+        // Every command answers, except a script that yielded (the check costs nothing else).
+        if out.len() == before && scripting::suspended() {
+            self.finish_script(scratch, call, out).await;
+        }
+    }
+
+    /// Runs a script that has yielded to the end, a slice at a time, on this shard's keyspace
+    /// or on `scratch` (a step's gathered entries). Between slices the shard's other tasks
+    /// run: its clients are answered `BUSY`, and requests for its keys wait behind the step
+    /// lock, which the script holds (its own step's, or one of its own if the shard was free).
+    /// So nothing sees or changes the keyspace halfway through the script, and `SCRIPT KILL`
+    /// gets through.
+    async fn finish_script(
+        self: &Rc<Shard>,
+        mut scratch: Option<&mut Store>,
+        call: Call,
+        out: &mut Vec<u8>,
+    ) {
+        let held = self.hold_if_free();
+        self.busy.set(true);
+        loop {
+            crate::sync::yield_now().await;
+            let settings = self.settings.borrow();
+            let mut home = None;
+            let store = match scratch.as_deref_mut() {
+                Some(store) => store,
+                None => &mut **home.insert(self.store.borrow_mut()),
+            };
+            let mut ctx = Ctx {
+                store,
+                db: call.db,
+                now_ms: now_ms(),
+                reply: Reply::new(out, call.proto),
+                settings: &settings,
+                shard: self.id,
+                shards: self.count,
+            };
+            if scripting::resume(&mut ctx) {
+                break;
+            }
+        }
+        self.busy.set(false);
+        if let Some(step) = held {
+            self.release(step);
+        }
+    }
+
+    /// Runs one command's handler against `store`, appending its reply to `out`.
+    fn run_handler(
         &self,
         store: &mut Store,
         call: Call,
@@ -511,6 +593,7 @@ impl Shard {
                 self.reset_stats();
                 ResponseBody::Done
             }
+            Control::ScriptKill => ResponseBody::Killed(scripting::kill(false)),
             Control::Shutdown => {
                 self.begin_shutdown();
                 ResponseBody::Done
@@ -569,6 +652,8 @@ impl Shard {
         if self.stopping.replace(true) {
             return;
         }
+        // A script running forever would keep the shard from ever stopping.
+        scripting::kill(true);
         for fd in self.listeners.borrow().iter() {
             // Wakes the pending accept with an error; the accept loop sees `stopping`.
             // SAFETY: shutdown(2) on a descriptor this shard owns; it does not close it.

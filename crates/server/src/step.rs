@@ -147,9 +147,7 @@ impl Shard {
 
     /// Takes exclusive use of `shards` (ascending, no duplicates) for a new step.
     pub async fn lock_shards(self: &Rc<Shard>, shards: &[usize]) -> u64 {
-        let n = self.lock.next_step.get();
-        self.lock.next_step.set(n + 1);
-        let step = n * self.count as u64 + self.id as u64;
+        let step = self.new_step();
         // First, try every shard at once.
         let mut waiting = Vec::new();
         let mut all = true;
@@ -210,8 +208,25 @@ impl Shard {
         }
     }
 
+    /// A step id unique across shards: ids of shard `s` are `s`, `s + count`, ...
+    fn new_step(&self) -> u64 {
+        let n = self.lock.next_step.get();
+        self.lock.next_step.set(n + 1);
+        n * self.count as u64 + self.id as u64
+    }
+
+    /// Takes this shard's lock for a step of its own if no step holds it; returns that step.
+    pub(crate) fn hold_if_free(&self) -> Option<u64> {
+        if self.is_locked() {
+            return None;
+        }
+        let step = self.new_step();
+        self.lock.holder.set(Some(step));
+        Some(step)
+    }
+
     /// Lets go of this shard if `step` holds it, wakes local waiters and serves what queued.
-    fn release(self: &Rc<Shard>, step: u64) {
+    pub(crate) fn release(self: &Rc<Shard>, step: u64) {
         if self.lock.holder.get() != Some(step) {
             return;
         }

@@ -374,7 +374,7 @@ impl Plan {
             if batch.step.is_none() && self.shard.is_locked() {
                 self.shard.until_unlocked().await;
             }
-            return self.shard.run_batch(&batch);
+            return self.shard.run_batch(&batch).await;
         }
         match self
             .shard
