@@ -61,18 +61,16 @@ local lua_rawset, lua_rawget, lua_loadstring, setfenv = rawset, rawget, loadstri
 local shown = {}
 
 local function readonly(t, strict)
-  local index = t
   if strict then
-    index = function(_, k)
-      local v = t[k]
-      if v == nil then
+    -- On `t` itself, so that reading a global that exists is a plain table lookup.
+    setmetatable(t, {
+      __index = function(_, k)
         error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-      end
-      return v
-    end
+      end,
+    })
   end
   local view = setmetatable({}, {
-    __index = index,
+    __index = t,
     __newindex = function() error("Attempt to modify a readonly table", 2) end,
     __metatable = {},
   })
@@ -407,9 +405,10 @@ fn sha1(bytes: &[u8]) -> String {
     sha1_smol::Sha1::from(bytes).digest().to_string()
 }
 
-fn sha_key(hex: &str) -> [u8; 40] {
+/// The script cache's key for a SHA1 in hex (any case; only 40-byte names can match).
+fn sha_key(hex: &[u8]) -> [u8; 40] {
     let mut key = [0u8; 40];
-    for (k, c) in key.iter_mut().zip(hex.bytes()) {
+    for (k, c) in key.iter_mut().zip(hex) {
         *k = c.to_ascii_lowercase();
     }
     key
@@ -450,13 +449,13 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
     }
     let (sha, f, lua, backing, (thread, co)) = with_engine(|engine| {
         let (sha, f) = if by_sha {
-            let sha = sha_key(&String::from_utf8_lossy(args.get(1)));
+            let sha = sha_key(args.get(1));
             let found = (args.get(1).len() == 40)
                 .then(|| engine.scripts.get(&sha).cloned())
                 .flatten();
             (sha, found.ok_or(CmdError::NoScript)?)
         } else {
-            let sha = sha_key(&sha1(args.get(1)));
+            let sha = sha_key(sha1(args.get(1)).as_bytes());
             (sha, engine.compile(sha, args.get(1))?)
         };
         let coroutine = engine.coroutine(&f).map_err(lua_err)?;
@@ -468,25 +467,26 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
             coroutine,
         ))
     })?;
-    let list = |items: &mut dyn Iterator<Item = &[u8]>| -> mlua::Result<Table> {
-        let t = lua.create_table()?;
-        for (i, item) in items.enumerate() {
-            t.raw_set(i + 1, lua.create_string(item)?)?;
-        }
-        Ok(t)
-    };
-    backing
-        .raw_set(
-            "KEYS",
-            list(&mut (3..3 + numkeys).map(|i| args.get(i))).map_err(lua_err)?,
-        )
-        .map_err(lua_err)?;
-    backing
-        .raw_set(
-            "ARGV",
-            list(&mut (3 + numkeys..args.len()).map(|i| args.get(i))).map_err(lua_err)?,
-        )
-        .map_err(lua_err)?;
+    // SAFETY: the closure runs inside mlua's protected call with `backing` at index 1 and
+    // room for three more values; it builds each table and stores it with a raw set.
+    unsafe {
+        lua.exec_raw::<()>(backing, |state| {
+            for (name, range) in [
+                (c"KEYS", 3..3 + numkeys),
+                (c"ARGV", 3 + numkeys..args.len()),
+            ] {
+                ffi::lua_pushstring(state, name.as_ptr());
+                ffi::lua_createtable(state, range.len() as c_int, 0);
+                for (n, i) in range.enumerate() {
+                    let arg = args.get(i);
+                    ffi::lua_pushlstring(state, arg.as_ptr().cast(), arg.len());
+                    ffi::lua_rawseti(state, -2, (n + 1) as _);
+                }
+                ffi::lua_rawset(state, 1);
+            }
+        })
+    }
+    .map_err(lua_err)?;
 
     let mut bufs = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
     bufs.keys.clear();
@@ -585,7 +585,7 @@ fn run_slice(
         }
         .map_err(lua_err)?
     };
-    let sha = String::from_utf8_lossy(&script.sha).into_owned();
+    let sha = || String::from_utf8_lossy(&script.sha).into_owned();
     match status {
         YIELDED if WATCHDOG_YIELDED.get() => {
             SUSPENDED.with(|s| *s.borrow_mut() = Some(script));
@@ -594,7 +594,7 @@ fn run_slice(
         YIELDED => {
             // `coroutine.yield()` in the script's own body: Redis runs that body in no
             // coroutine, where Lua refuses to yield.
-            let line = user_line(co);
+            let (line, sha) = (user_line(co), sha());
             finish(script, false);
             Err(CmdError::Other(format!(
                 "ERR attempt to yield across metamethod/C-call boundary script: {sha}, on \
@@ -607,6 +607,7 @@ fn run_slice(
             Ok(true)
         }
         _ => {
+            let sha = sha();
             finish(script, false);
             let text = match value {
                 Value::Error(e) => match call_error(&e) {
@@ -960,7 +961,11 @@ pub fn script(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
             return Err(arity_error());
         }
         let sha = sha1(args.get(2));
-        with_engine(|engine| engine.compile(sha_key(&sha), args.get(2)).map(drop))?;
+        with_engine(|engine| {
+            engine
+                .compile(sha_key(sha.as_bytes()), args.get(2))
+                .map(drop)
+        })?;
         ctx.reply.bulk(sha.as_bytes());
     } else if sub.eq_ignore_ascii_case(b"exists") {
         if args.len() < 3 {
@@ -969,10 +974,7 @@ pub fn script(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         with_engine(|engine| {
             ctx.reply.array(args.len() - 2);
             for sha in args.iter().skip(2) {
-                let known = sha.len() == 40
-                    && engine
-                        .scripts
-                        .contains_key(&sha_key(&String::from_utf8_lossy(sha)));
+                let known = sha.len() == 40 && engine.scripts.contains_key(&sha_key(sha));
                 ctx.reply.integer(i64::from(known));
             }
             Ok(())
