@@ -493,3 +493,92 @@ fn long_scripts_on_another_shard_can_be_killed() {
         assert_eq!(b.cmd(&["GET", key]), "$1\r\n1\r\n");
     }
 }
+
+/// With `lua-allow-undeclared-keys`, a script may use any key: each command runs on the shard
+/// that owns its keys, under a step that holds every shard.
+#[test]
+fn scripts_reach_undeclared_keys_when_allowed() {
+    let sum = "for i = 1, 20 do redis.call('set', 'key' .. i, i) end \
+               local n = 0 for i = 1, 20 do n = n + redis.call('get', 'key' .. i) end return n";
+    let several = "return redis.call('mget', 'key1', 'key2', 'key3', 'key4', 'key5')";
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut raw = server.raw();
+        if shards > 1 {
+            let reply = raw.cmd(&["EVAL", sum, "0"]);
+            assert!(
+                reply.starts_with("-ERR Script attempted to access a key that was not declared"),
+                "{reply}"
+            );
+        }
+        assert_eq!(
+            raw.cmd(&["CONFIG", "SET", "lua-allow-undeclared-keys", "yes"]),
+            "+OK\r\n"
+        );
+        assert_eq!(raw.cmd(&["EVAL", sum, "0"]), ":210\r\n", "{shards} shards");
+        // Each key was written on its own shard.
+        for i in 1..=20 {
+            let i = i.to_string();
+            assert_eq!(
+                raw.cmd(&["GET", &format!("key{i}")]),
+                format!("${}\r\n{i}\r\n", i.len())
+            );
+        }
+        // Errors from another shard come back as from a local command.
+        raw.cmd(&["HSET", "h", "f", "v"]);
+        assert_eq!(
+            raw.cmd(&["EVAL", "return redis.pcall('incr', 'h')", "0"]),
+            "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+        );
+        let reply = raw.cmd(&["EVAL", several, "0"]);
+        if shards > 1 {
+            assert!(
+                reply.starts_with(
+                    "-ERR Script attempted to access keys of several shards in one command"
+                ),
+                "{reply}"
+            );
+        } else {
+            assert_eq!(
+                reply,
+                "*5\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$1\r\n5\r\n"
+            );
+        }
+    }
+}
+
+/// Scripts that move amounts between undeclared keys on several shards are atomic: a
+/// concurrent cross-shard `MGET` always sees the same total.
+#[test]
+fn reaching_scripts_are_atomic() {
+    let accounts: Vec<String> = (0..8).map(|i| format!("acct{i}")).collect();
+    let transfer = "local from, to = 'acct' .. ARGV[1], 'acct' .. ARGV[2] \
+                    redis.call('decrby', from, 1) redis.call('incrby', to, 1) return 1";
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &["--lua-allow-undeclared-keys", "yes"]);
+        let mut raw = server.raw();
+        for account in &accounts {
+            raw.cmd(&["SET", account, "100"]);
+        }
+        let port = server.port;
+        let writer = std::thread::spawn(move || {
+            let mut raw = Raw::connect(port);
+            for n in 0..300 {
+                let (from, to) = ((n * 3) % 8, (n * 5 + 1) % 8);
+                let reply = raw.cmd(&["EVAL", transfer, "0", &from.to_string(), &to.to_string()]);
+                assert_eq!(reply, ":1\r\n");
+            }
+        });
+        let mut mget = vec!["MGET"];
+        mget.extend(accounts.iter().map(String::as_str));
+        while !writer.is_finished() {
+            let reply = raw.cmd(&mget);
+            let total: i64 = reply
+                .lines()
+                .filter_map(|line| line.parse::<i64>().ok())
+                .sum();
+            assert_eq!(total, 800, "{shards} shards: {reply:?}");
+        }
+        writer.join().unwrap();
+    }
+}

@@ -52,9 +52,12 @@ use crate::{execute, Args, CmdError, Ctx};
 
 /// Sets up the `redis` library and the sandbox. `redis.call` and `redis.pcall` are Rust
 /// functions (a Lua wrapper would lose the caller's line in `return redis.call(...)`, a tail
-/// call). Returns the read-only view of the globals that scripts see and the globals themselves.
+/// call). Returns the read-only view of the globals that scripts see, the globals themselves,
+/// the real `redis` table, and the variants of `redis.call` and `redis.pcall` that scripts
+/// allowed to reach undeclared keys on other shards use (see [`reach_next_script`]).
 const PRELUDE: &str = r#"
-local sha1hex, log, error_text, redis_call, redis_pcall = ...
+local sha1hex, log, error_text, redis_call, redis_pcall, remote = ...
+local yield = coroutine.yield
 local lua_pcall, setmetatable, error, tostring, type, unpack = pcall, setmetatable, error, tostring, type, unpack
 local lua_rawset, lua_rawget, lua_loadstring, setfenv = rawset, rawget, loadstring, setfenv
 -- Each read-only view, mapped to the table it shows.
@@ -131,7 +134,20 @@ _G.loadstring = function(...)
 end
 local globals = _G
 globals._G = env
-return env, globals
+-- `redis.call` and `redis.pcall` for scripts that may reach keys on other shards: when the
+-- Rust side answers `remote`, the command must run on another shard; yield to the shard, which
+-- runs it there and resumes, and the retry picks up its reply.
+local function reaching(f)
+  return function(...)
+    local r = f(...)
+    while r == remote do
+      yield(remote)
+      r = f(...)
+    end
+    return r
+  end
+end
+return env, globals, redis, reaching(redis_call), reaching(redis_pcall)
 "#;
 
 /// One shard's Lua state and script cache.
@@ -146,6 +162,12 @@ struct Engine {
     /// A coroutine that ended normally, ready to run the next script (Lua 5.1 can start a
     /// new function on a coroutine that has returned).
     idle: Option<Thread>,
+    /// The real `redis` table, and its `call` and `pcall`: direct, and reaching other shards.
+    redis: Table,
+    direct: (Function, Function),
+    reaching: (Function, Function),
+    /// Which pair `redis` holds now.
+    reaches: bool,
 }
 
 thread_local! {
@@ -160,6 +182,8 @@ thread_local! {
     static SUSPENDED: RefCell<Option<Box<Script>>> = const { RefCell::new(None) };
     /// Set by [`kill`] for the suspended script.
     static KILLED: Cell<bool> = const { Cell::new(false) };
+    /// Set by [`reach_next_script`] for the next script to start.
+    static REACH: Cell<bool> = const { Cell::new(false) };
     /// Buffers of the last script, reused by the next.
     static SPARE: RefCell<Buffers> = RefCell::new(Buffers::default());
 }
@@ -187,6 +211,12 @@ struct Script {
     read_only: bool,
     /// A write command has run: `SCRIPT KILL` must refuse (the script cannot be undone).
     wrote: bool,
+    /// The script may reach keys on other shards: it runs under a step holding every shard.
+    reach: bool,
+    /// The shard that must run the command in `bufs.data` for the script, which has yielded.
+    remote: Option<usize>,
+    /// The reply to that command has arrived, in `bufs.scratch`.
+    delivered: bool,
     started: Instant,
     threshold: Duration,
     bufs: Buffers,
@@ -302,31 +332,59 @@ impl Engine {
         })?;
         let call = lua.create_function(|lua, argv: Variadic<Value>| {
             match with_caller(|caller| caller.call(lua, &argv))?? {
-                Ok(value) => Ok(value),
-                Err(text) => Err(mlua::Error::external(CallError(text))),
+                Called::Value(value) => Ok(value),
+                Called::Error(text) => Err(mlua::Error::external(CallError(text))),
+                Called::Remote => Ok(REMOTE),
             }
         })?;
         let pcall = lua.create_function(|lua, argv: Variadic<Value>| {
             match with_caller(|caller| caller.call(lua, &argv))?? {
-                Ok(value) => Ok(value),
-                Err(text) => {
+                Called::Value(value) => Ok(value),
+                Called::Error(text) => {
                     let t = lua.create_table()?;
                     t.raw_set("err", text)?;
                     Ok(Value::Table(t))
                 }
+                Called::Remote => Ok(REMOTE),
             }
         })?;
-        let (env, backing): (Table, Table) = lua
-            .load(PRELUDE)
-            .set_name("=prelude")
-            .call((sha1hex, log, error_text, call, pcall))?;
+        let (env, backing, redis, reaching_call, reaching_pcall): (
+            Table,
+            Table,
+            Table,
+            Function,
+            Function,
+        ) = lua.load(PRELUDE).set_name("=prelude").call((
+            sha1hex,
+            log,
+            error_text,
+            call.clone(),
+            pcall.clone(),
+            REMOTE,
+        ))?;
         Ok(Engine {
             lua,
             env,
             backing,
             scripts: HashMap::new(),
             idle: None,
+            redis,
+            direct: (call, pcall),
+            reaching: (reaching_call, reaching_pcall),
+            reaches: false,
         })
+    }
+
+    /// Gives scripts the `redis.call` and `redis.pcall` that reach other shards, or the direct
+    /// ones (cheaper, and they keep the caller's line in a tail call).
+    fn reach(&mut self, reach: bool) -> mlua::Result<()> {
+        if self.reaches != reach {
+            let (call, pcall) = if reach { &self.reaching } else { &self.direct };
+            self.redis.raw_set("call", call)?;
+            self.redis.raw_set("pcall", pcall)?;
+            self.reaches = reach;
+        }
+        Ok(())
     }
 
     /// A coroutine to run a script in: the idle one, or a new one with the watchdog hook.
@@ -447,6 +505,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
             "ERR Number of keys can't be greater than number of args".to_owned(),
         ));
     }
+    let reach = REACH.replace(false);
     let (sha, f, lua, backing, (thread, co)) = with_engine(|engine| {
         let (sha, f) = if by_sha {
             let sha = sha_key(args.get(1));
@@ -458,6 +517,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
             let sha = sha_key(sha1(args.get(1)).as_bytes());
             (sha, engine.compile(sha, args.get(1))?)
         };
+        engine.reach(reach).map_err(lua_err)?;
         let coroutine = engine.coroutine(&f).map_err(lua_err)?;
         Ok((
             sha,
@@ -495,7 +555,8 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
     for key in (3..3 + numkeys).map(|i| args.get(i)) {
         bufs.keys.extend_from_slice(key);
         bufs.key_ends.push(bufs.keys.len());
-        gathered |= ctx.shards > 1
+        gathered |= !reach
+            && ctx.shards > 1
             && usize::from(even_owner(usize::from(key_slot(key)), ctx.shards)) != ctx.shard;
     }
     let script = Box::new(Script {
@@ -505,6 +566,9 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         gathered,
         read_only,
         wrote: false,
+        reach,
+        remote: None,
+        delivered: false,
         started: Instant::now(),
         threshold: ctx.settings.busy_reply_threshold,
         bufs,
@@ -587,7 +651,7 @@ fn run_slice(
     };
     let sha = || String::from_utf8_lossy(&script.sha).into_owned();
     match status {
-        YIELDED if WATCHDOG_YIELDED.get() => {
+        YIELDED if WATCHDOG_YIELDED.get() || script.remote.is_some() => {
             SUSPENDED.with(|s| *s.borrow_mut() = Some(script));
             Ok(false)
         }
@@ -678,6 +742,64 @@ pub fn resume(ctx: &mut Ctx<'_>) -> bool {
     }
 }
 
+/// Lets the next script started on this shard reach undeclared keys on any shard
+/// (`lua-allow-undeclared-keys`): the caller runs it under a step that holds every shard.
+/// Each command of such a script whose keys live elsewhere makes the script yield; the
+/// caller runs it there ([`take_remote_call`]) and hands back its reply ([`deliver`]).
+pub fn reach_next_script() {
+    REACH.set(true);
+}
+
+/// A command the suspended script needs run on another shard.
+pub struct RemoteCall {
+    /// Where.
+    pub shard: usize,
+    /// Its operation.
+    pub handler: crate::Handler,
+    /// Its arguments, the name first.
+    pub args: Vec<Vec<u8>>,
+}
+
+/// The command the suspended script waits for, if it waits for one.
+pub fn take_remote_call() -> Option<RemoteCall> {
+    SUSPENDED.with(|s| {
+        let mut slot = s.borrow_mut();
+        let script = slot.as_mut()?;
+        let shard = script.remote.take()?;
+        let bufs = &script.bufs;
+        let args: Vec<Vec<u8>> = bufs
+            .spans
+            .iter()
+            .map(|span| {
+                bufs.data
+                    .get(span.start..span.end)
+                    .unwrap_or_default()
+                    .to_vec()
+            })
+            .collect();
+        let handler = match lookup(args.first().map_or(&[][..], |a| a)).map(|c| c.route) {
+            Some(Route::Keyed(h) | Route::Split(h, _)) => h,
+            _ => return None,
+        };
+        Some(RemoteCall {
+            shard,
+            handler,
+            args,
+        })
+    })
+}
+
+/// Hands the suspended script the reply (RESP2) to its [`RemoteCall`].
+pub fn deliver(reply: &[u8]) {
+    SUSPENDED.with(|s| {
+        if let Some(script) = s.borrow_mut().as_mut() {
+            script.bufs.scratch.clear();
+            script.bufs.scratch.extend_from_slice(reply);
+            script.delivered = true;
+        }
+    });
+}
+
 /// What `SCRIPT KILL` found on a shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kill {
@@ -745,25 +867,35 @@ struct Caller<'c, 'a> {
 
 impl Caller<'_, '_> {
     /// `redis.call` / `redis.pcall`: the reply as a Lua value, or the text of the error.
-    fn call(&mut self, lua: &Lua, argv: &[Value]) -> mlua::Result<Result<Value, String>> {
-        if let Some(err) = self.run(lua, argv)? {
-            return Ok(Err(err));
+    fn call(&mut self, lua: &Lua, argv: &[Value]) -> mlua::Result<Called> {
+        if self.script.delivered {
+            // The retry of a command another shard ran: its reply is here.
+            self.script.delivered = false;
+        } else {
+            match self.run(lua, argv)? {
+                Ran::Here => {}
+                Ran::Elsewhere(shard) => {
+                    self.script.remote = Some(shard);
+                    return Ok(Called::Remote);
+                }
+                Ran::Refused(text) => return Ok(Called::Error(text)),
+            }
         }
         let scratch = &self.script.bufs.scratch;
         if scan::is_error(scratch) {
             let text = scratch.get(1..scratch.len().saturating_sub(2));
-            return Ok(Err(
-                String::from_utf8_lossy(text.unwrap_or_default()).into_owned()
+            return Ok(Called::Error(
+                String::from_utf8_lossy(text.unwrap_or_default()).into_owned(),
             ));
         }
-        Ok(Ok(read_value(lua, scratch, 0)?.0))
+        Ok(Called::Value(read_value(lua, scratch, 0)?.0))
     }
 
-    /// Runs the command; `Ok(None)` leaves its reply in `scratch`, `Ok(Some(text))` is an error
-    /// found before running it.
-    fn run(&mut self, lua: &Lua, argv: &[Value]) -> mlua::Result<Option<String>> {
+    /// Runs the command here, leaving its reply in `scratch`, or finds that it must run on
+    /// another shard (its arguments are then in `data` and `spans`), or refuses it.
+    fn run(&mut self, lua: &Lua, argv: &[Value]) -> mlua::Result<Ran> {
         if argv.is_empty() {
-            return Ok(Some(
+            return Ok(Ran::Refused(
                 "ERR Please specify at least one argument for this redis lib call".to_owned(),
             ));
         }
@@ -782,9 +914,9 @@ impl Caller<'_, '_> {
                 Value::String(s) => data.extend_from_slice(&s.as_bytes()),
                 Value::Integer(_) | Value::Number(_) => match lua.coerce_string(arg.clone())? {
                     Some(s) => data.extend_from_slice(&s.as_bytes()),
-                    None => return Ok(Some(ARGS_MUST_BE_STRINGS.to_owned())),
+                    None => return Ok(Ran::Refused(ARGS_MUST_BE_STRINGS.to_owned())),
                 },
-                _ => return Ok(Some(ARGS_MUST_BE_STRINGS.to_owned())),
+                _ => return Ok(Ran::Refused(ARGS_MUST_BE_STRINGS.to_owned())),
             }
             spans.push(Span {
                 start,
@@ -793,7 +925,7 @@ impl Caller<'_, '_> {
         }
         let args = Args::new(data, spans);
         let Some(cmd) = lookup(args.get(0)) else {
-            return Ok(Some(
+            return Ok(Ran::Refused(
                 "ERR Unknown Redis command called from script".to_owned(),
             ));
         };
@@ -802,36 +934,51 @@ impl Caller<'_, '_> {
             Route::Connection(ConnCommand::Ping) => ping,
             Route::Connection(ConnCommand::Echo) => echo,
             _ => {
-                return Ok(Some(
+                return Ok(Ran::Refused(
                     "ERR This Redis command is not allowed from script".to_owned(),
                 ))
             }
         };
         if !cmd.arity_ok(args.len()) {
-            return Ok(Some(
+            return Ok(Ran::Refused(
                 "ERR Wrong number of args calling Redis command from script".to_owned(),
             ));
         }
         if cmd.has(flag::WRITE) {
             if self.script.read_only {
-                return Ok(Some(
+                return Ok(Ran::Refused(
                     "ERR Write commands are not allowed from read-only scripts.".to_owned(),
                 ));
             }
             self.script.wrote = true;
         }
         if self.ctx.shards > 1 {
+            // The one shard that owns every key of the command (scripts that reach only).
+            let mut owners = None;
             for p in cmd.key_positions(args) {
                 let key = args.get(p);
                 let owner = usize::from(even_owner(usize::from(key_slot(key)), self.ctx.shards));
+                if self.script.reach {
+                    if *owners.get_or_insert(owner) != owner {
+                        return Ok(Ran::Refused(
+                            "ERR Script attempted to access keys of several shards in one command"
+                                .to_owned(),
+                        ));
+                    }
+                    continue;
+                }
                 let local = !self.script.gathered && owner == self.ctx.shard;
                 if !local && !declares(keys, key_ends, key) {
-                    return Ok(Some(
+                    return Ok(Ran::Refused(
                         "ERR Script attempted to access a key that was not declared in KEYS \
                          and lives on another shard"
                             .to_owned(),
                     ));
                 }
+            }
+            // Every shard is held for a script that reaches: the command runs where its keys are.
+            if let Some(shard) = owners.filter(|&s| s != self.ctx.shard) {
+                return Ok(Ran::Elsewhere(shard));
             }
         }
         scratch.clear();
@@ -845,9 +992,30 @@ impl Caller<'_, '_> {
             shards: self.ctx.shards,
         };
         execute(handler, &mut inner, args);
-        Ok(None)
+        Ok(Ran::Here)
     }
 }
+
+/// What became of a command a script called.
+enum Ran {
+    /// It ran here; its reply is in `scratch`.
+    Here,
+    /// It must run on this shard.
+    Elsewhere(usize),
+    /// It was refused with this error before running.
+    Refused(String),
+}
+
+/// What `redis.call` answers a script with.
+enum Called {
+    Value(Value),
+    Error(String),
+    /// The command has to run on another shard: the Lua side yields and calls again.
+    Remote,
+}
+
+/// What `redis.call` returns to its Lua wrapper when the command must run on another shard.
+const REMOTE: Value = Value::LightUserData(mlua::LightUserData(ptr::null_mut()));
 
 /// `PING [message]` from a script (the server answers it for clients).
 fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {

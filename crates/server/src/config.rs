@@ -48,6 +48,9 @@ pub struct Config {
     pub hash_max_listpack_value: usize,
     /// Milliseconds a script runs before other clients get `BUSY` and it can be killed.
     pub busy_reply_threshold: u64,
+    /// Scripts may touch keys they did not declare on any shard; each script then runs under
+    /// a step that holds every shard.
+    pub lua_allow_undeclared_keys: bool,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             hash_max_listpack_entries: HashLimits::default().max_listpack_entries,
             hash_max_listpack_value: HashLimits::default().max_listpack_value,
             busy_reply_threshold: 5000,
+            lua_allow_undeclared_keys: false,
         }
     }
 }
@@ -310,6 +314,15 @@ pub static PARAMS: &[Param] = &[
         set: |_, v| match yes_no(v)? {
             false => Ok(()),
             true => Err("daemonize is not supported; use a service manager".to_owned()),
+        },
+    },
+    Param {
+        names: &["lua-allow-undeclared-keys"],
+        mutable: true,
+        get: |c| yes_no_text(c.lua_allow_undeclared_keys),
+        set: |c, v| {
+            c.lua_allow_undeclared_keys = yes_no(v)?;
+            Ok(())
         },
     },
     Param {

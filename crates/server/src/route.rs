@@ -15,7 +15,7 @@
 
 use std::rc::Rc;
 
-use shardis_commands::scripting::Kill;
+use shardis_commands::scripting::{self, Kill};
 use shardis_commands::table::{flag, CURSOR_SHARD_SHIFT};
 use shardis_commands::{lookup, Args, CmdError, Command, ConnCommand, Merge, Route};
 use shardis_resp::{scan, Protocol, Reply, Span};
@@ -170,6 +170,10 @@ impl Plan {
             }
             Route::Keyed(handler) => {
                 let call = Call { handler, db, proto };
+                if is_script(cmd) && self.shard.config.borrow().lua_allow_undeclared_keys {
+                    self.reaching_script(call, args, out).await;
+                    return Flow::Continue;
+                }
                 match self.owner(cmd, args) {
                     Some(owner) => self.single(call, owner, args, out).await,
                     None => self.gathered(cmd, call, args, out).await,
@@ -207,6 +211,20 @@ impl Plan {
             }
             Route::Transaction(which) => self.transaction(client, which, args, out).await,
         }
+    }
+
+    /// A script allowed to reach any key (`lua-allow-undeclared-keys`): it runs here under a
+    /// step that holds every shard, and each of its commands runs on the shard that owns the
+    /// command's keys.
+    async fn reaching_script(&mut self, call: Call, args: Args<'_>, out: &mut Vec<u8>) {
+        let all: Vec<usize> = (0..self.shard.count).collect();
+        self.flush().await;
+        let step = self.shard.lock_shards(&all).await;
+        self.shard.reaching_step.set(Some(step));
+        scripting::reach_next_script();
+        self.shard.exec(call, self.now_ms, args, out).await;
+        self.shard.reaching_step.set(None);
+        self.shard.unlock_shards(step, &all);
     }
 
     /// `SCRIPT KILL`: asks every shard to end the script it runs. It travels as a control
@@ -511,6 +529,11 @@ impl Plan {
         out.truncate(base);
         out.extend_from_slice(&assembled);
     }
+}
+
+/// `EVAL`, `EVALSHA` and their `_RO` variants.
+fn is_script(cmd: &Command) -> bool {
+    cmd.has(flag::MOVABLEKEYS) && cmd.name.starts_with("eval")
 }
 
 fn is_script_kill(cmd: &Command, args: Args<'_>) -> bool {

@@ -255,6 +255,8 @@ pub struct Shard {
     /// A script has run past `busy-reply-threshold` and is suspended between two slices:
     /// this shard's clients are answered `BUSY` (see [`Shard::finish_script`]).
     pub busy: Cell<bool>,
+    /// The step holding every shard for a script that may reach any key, while it runs here.
+    pub(crate) reaching_step: Cell<Option<u64>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -294,6 +296,7 @@ impl Shard {
             exit: OneShot::new(),
             lock: crate::step::Lock::default(),
             busy: Cell::new(false),
+            reaching_step: Cell::new(None),
         })
     }
 
@@ -474,9 +477,18 @@ impl Shard {
         out: &mut Vec<u8>,
     ) {
         let held = self.hold_if_free();
-        self.busy.set(true);
         loop {
-            crate::sync::yield_now().await;
+            match scripting::take_remote_call() {
+                Some(remote) => {
+                    let reply = self.run_remote_call(remote, call.db).await;
+                    scripting::deliver(&reply);
+                }
+                None => {
+                    // The watchdog: let the shard breathe.
+                    self.busy.set(true);
+                    crate::sync::yield_now().await;
+                }
+            }
             let settings = self.settings.borrow();
             let mut home = None;
             let store = match scratch.as_deref_mut() {
@@ -523,6 +535,34 @@ impl Shard {
         };
         execute(call.handler, &mut ctx, args);
         self.counters.commands.set(self.counters.commands.get() + 1);
+    }
+
+    /// Runs a command of a script that reaches other shards on the shard that owns its keys,
+    /// inside the step that holds them all; returns its reply (RESP2).
+    async fn run_remote_call(&self, remote: scripting::RemoteCall, db: usize) -> Vec<u8> {
+        let Some(step) = self.reaching_step.get() else {
+            return b"-ERR Script attempted to access a key that lives on another shard\r\n"
+                .to_vec();
+        };
+        let mut batch = RemoteBatch {
+            step: Some(step),
+            ..RemoteBatch::default()
+        };
+        let call = Call {
+            handler: remote.handler,
+            db,
+            proto: Protocol::Resp2,
+        };
+        batch.push(call, remote.args.iter().map(Vec::as_slice));
+        match self
+            .send(remote.shard, RequestBody::Exec(batch))
+            .await
+            .wait()
+            .await
+        {
+            ResponseBody::Exec(replies) => replies.get(0).to_vec(),
+            _ => b"-ERR a shard did not answer\r\n".to_vec(),
+        }
     }
 
     /// Sends `body` to shard `to`; the returned slot is filled with the response.
