@@ -502,3 +502,107 @@ fn bad_arguments_exit_with_status_2() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+/// Runs `redis-cli` against the test server; its output, one reply per line.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn multi_command_templates_share_the_key_and_count_once() {
+    let Some(redis) = start_redis("multi_command_templates_share_the_key_and_count_once") else {
+        return;
+    };
+    let dir = out_dir("multi");
+    let json_path = dir.join("run.json");
+    // 2 clients × 50 requests over 10 sequential keys: each key is drawn 10
+    // times, and each request both increments it and sets its TTL.
+    let out = bench(
+        redis.port,
+        &[
+            "--clients",
+            "2",
+            "--requests",
+            "50",
+            "--pipeline",
+            "4",
+            "--key-pattern",
+            "S",
+            "--key-maximum",
+            "9",
+            "--key-prefix",
+            "rl:",
+            "--command",
+            "INCR __key__ ; EXPIRE __key__ 60 NX",
+            "--json-out",
+            json_path.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let doc = parse_json(&std::fs::read_to_string(&json_path).unwrap());
+    assert_eq!(doc.get("totals").get("ops").num(), 100.0, "{}", show(&out));
+    assert_eq!(doc.get("totals").get("errors").num(), 0.0);
+    assert_eq!(doc.get("unanswered").num(), 0.0);
+    let keys: Vec<String> = (0..10).map(|i| format!("rl:{i}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let counts = redis_cli(redis.port, &[&["MGET"], &keys[..]].concat());
+    assert_eq!(counts.lines().collect::<Vec<_>>(), ["10"; 10]);
+    for key in keys {
+        let ttl: i64 = redis_cli(redis.port, &["TTL", key]).trim().parse().unwrap();
+        assert!((1..=60).contains(&ttl), "{key} has TTL {ttl}");
+    }
+
+    // Numbered keys are separate draws: 2 × 20 MSETs of two sequential keys
+    // write all of mk:0..=79.
+    let out = bench(
+        redis.port,
+        &[
+            "--clients",
+            "2",
+            "--requests",
+            "20",
+            "--key-pattern",
+            "S",
+            "--key-maximum",
+            "79",
+            "--key-prefix",
+            "mk:",
+            "--command",
+            "MSET __key1__ __data__ __key2__ __data__",
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let exists: Vec<String> = (0..80).map(|i| format!("mk:{i}")).collect();
+    let exists: Vec<&str> = exists.iter().map(String::as_str).collect();
+    assert_eq!(
+        redis_cli(redis.port, &[&["EXISTS"], &exists[..]].concat()).trim(),
+        "80"
+    );
+
+    // One error reply makes the whole request an error, counted once.
+    let out = bench(
+        redis.port,
+        &[
+            "--clients",
+            "1",
+            "--requests",
+            "30",
+            "--command",
+            "PING ; NOSUCHCOMMAND __key__ ; PING",
+            "--json-out",
+            json_path.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let doc = parse_json(&std::fs::read_to_string(&json_path).unwrap());
+    assert_eq!(doc.get("totals").get("ops").num(), 30.0);
+    assert_eq!(doc.get("totals").get("errors").num(), 30.0);
+    let samples = doc.get("error_samples").arr();
+    assert!(samples[0].get("message").str().contains("unknown command"));
+}
