@@ -32,18 +32,12 @@ import datetime
 import functools
 import hashlib
 import json
-import os
-import platform
-import re
 import subprocess
 import sys
 import tempfile
 
-from benchlib import (ROOT, BuildLock, Server, binary, build_release, ensure_tools, fmt, median,
-                      ratio)
-
-MARK_START = "<!-- bench-vs-redis:start -->"
-MARK_END = "<!-- bench-vs-redis:end -->"
+from benchlib import (BuildLock, Server, binary, build_release, ensure_tools, fmt, machine, median,
+                      ratio, write_section)
 
 # Key counts of the data sets loaded before each run (see `dataset_commands`).
 STRING_KEYS = 100_000
@@ -296,31 +290,6 @@ def cross_shard_cost(summaries, by_id, pipelines, shard_counts):
     return lines
 
 
-def machine():
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
-    found = re.search(r"v=(\S+)", version)
-    return (f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
-            f"redis-server {found.group(1) if found else '?'}")
-
-
-def write_section(text):
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    with open(path) as f:
-        doc = f.read()
-    start, end = doc.find(MARK_START), doc.find(MARK_END)
-    if start < 0 or end < start:
-        sys.exit(f"BENCHMARKS.md has no {MARK_START} ... {MARK_END} section to replace")
-    doc = doc[:start + len(MARK_START)] + "\n" + text + doc[end:]
-    with open(path, "w") as f:
-        f.write(doc)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
@@ -386,7 +355,7 @@ def main():
     text = "\n".join(out)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("bench-vs-redis", text)
 
 
 if __name__ == "__main__":

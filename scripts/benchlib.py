@@ -18,6 +18,8 @@ Run as a program, `benchlib.py ensure-redis` installs the Debian packages if the
 import atexit
 import fcntl
 import os
+import platform
+import re
 import shutil
 import socket
 import statistics
@@ -161,6 +163,35 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def machine():
+    """The machine and redis-server version, for the header of a generated table."""
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"v=(\S+)", version)
+    return (f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
+            f"redis-server {found.group(1) if found else '?'}")
+
+
+def write_section(name, text):
+    """Replaces the generated part of BENCHMARKS.md between `<!-- NAME:start -->` and
+    `<!-- NAME:end -->` with `text`."""
+    start_mark, end_mark = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    with open(path) as f:
+        doc = f.read()
+    start, end = doc.find(start_mark), doc.find(end_mark)
+    if start < 0 or end < start:
+        sys.exit(f"BENCHMARKS.md has no {start_mark} ... {end_mark} section to replace")
+    doc = doc[:start + len(start_mark)] + "\n" + text + doc[end:]
+    with open(path, "w") as f:
+        f.write(doc)
 
 
 def median(values):
