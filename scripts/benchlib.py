@@ -6,22 +6,34 @@ redis-server the same way: each run gets a freshly started server on a free port
 /proc around the measured part only. CPU seconds per million operations is the fair figure on a
 machine where the load generator shares the cores with the server, so every table reports it.
 
+The binaries are built in $CARGO_TARGET_DIR (default `target/`) and copied to a private
+directory before the first run, so a build in a shared target directory during a long benchmark
+cannot swap the binary under test. `BuildLock` lets a long benchmark hold the workspace build lock
+only while it measures, a table row at a time, so builds can run in between.
+
 Run as a program, `benchlib.py ensure-redis` installs the Debian packages if they are missing
 (`bench-memory.sh` uses it).
 """
 
+import atexit
+import fcntl
 import os
+import platform
+import re
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SHARDIS = os.path.join(ROOT, "target/release/shardis-server")
-SHARDIS_BENCH = os.path.join(ROOT, "target/release/shardis-bench")
+TARGET_DIR = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+
+# Where each binary is run from: filled in by build_release with private copies.
+_BINARIES = {}
 
 PACKAGE_OF_BIN = {"shardis-server": "shardis", "shardis-bench": "shardis-bench"}
 
@@ -52,12 +64,43 @@ def ensure_tools(tools):
         sys.exit(f"still missing after installing: {' '.join(still)}")
 
 
-def build_release(bins):
-    """Builds the release binaries once; every run then reuses them."""
+class BuildLock:
+    """The workspace build lock (`flock` on `path`), taken for a stretch of measuring; a no-op
+    without a path (when the caller already runs under `flock`)."""
+
+    def __init__(self, path=None):
+        self.path = path
+        self.file = None
+
+    def __enter__(self):
+        if self.path:
+            self.file = open(self.path, "a")
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.file:
+            self.file.close()
+            self.file = None
+
+
+def build_release(bins, lock=None):
+    """Builds the release binaries once (holding `lock`, a BuildLock) and copies them to a
+    private directory; every run then uses those copies (see `binary`)."""
     cmd = ["cargo", "build", "--release", "-q"]
     for b in bins:
         cmd += ["-p", PACKAGE_OF_BIN[b], "--bin", b]
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    private = tempfile.mkdtemp(prefix="shardis-bench-bin-")
+    atexit.register(shutil.rmtree, private, True)
+    with lock or BuildLock():
+        subprocess.run(cmd, cwd=ROOT, check=True)
+        for b in bins:
+            _BINARIES[b] = shutil.copy2(os.path.join(TARGET_DIR, "release", b), private)
+
+
+def binary(name):
+    """The path of a binary that build_release prepared."""
+    return _BINARIES[name]
 
 
 def free_port():
@@ -95,7 +138,7 @@ class Server:
         self.kind = kind
         self.port = free_port()
         if kind == "shardis":
-            cmd = [SHARDIS, "--port", str(self.port), "--shards", str(shards),
+            cmd = [binary("shardis-server"), "--port", str(self.port), "--shards", str(shards),
                    "--loglevel", "warning"]
         else:
             cmd = ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
@@ -120,6 +163,35 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def machine():
+    """The machine and redis-server version, for the header of a generated table."""
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"v=(\S+)", version)
+    return (f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
+            f"redis-server {found.group(1) if found else '?'}")
+
+
+def write_section(name, text):
+    """Replaces the generated part of BENCHMARKS.md between `<!-- NAME:start -->` and
+    `<!-- NAME:end -->` with `text`."""
+    start_mark, end_mark = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    with open(path) as f:
+        doc = f.read()
+    start, end = doc.find(start_mark), doc.find(end_mark)
+    if start < 0 or end < start:
+        sys.exit(f"BENCHMARKS.md has no {start_mark} ... {end_mark} section to replace")
+    doc = doc[:start + len(start_mark)] + "\n" + text + doc[end:]
+    with open(path, "w") as f:
+        f.write(doc)
 
 
 def median(values):

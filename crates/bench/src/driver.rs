@@ -12,6 +12,8 @@
 //! 3. reads replies, which the RESP reader delimits, and matches each to the
 //!    oldest outstanding request of that connection (RESP replies come back
 //!    in request order), recording the latency in the thread's histogram.
+//!    A request of several commands (a template with `;`) is complete, and
+//!    counted once, when the reply to its last command has arrived.
 //!
 //! Nothing is shared with other workers except the stop flag and the
 //! progress counters, so workers scale with cores.
@@ -78,12 +80,36 @@ struct Conn {
     rstart: usize,
     rend: usize,
     reader: ReplyReader,
-    /// Outstanding requests: command index and the time latency counts from.
-    pending: VecDeque<(usize, Instant)>,
+    /// Outstanding requests, oldest first.
+    pending: VecDeque<Pending>,
     /// Requests this connection may still send (closed loop with a count).
     remaining: u64,
     /// Whether EPOLLOUT is currently registered.
     want_write: bool,
+}
+
+/// A request sent and not yet fully answered.
+#[derive(Debug)]
+struct Pending {
+    /// Index of its command (template) in the mix.
+    cmd: usize,
+    /// The time its latency counts from.
+    sent: Instant,
+    /// Replies still to come (one per command of the template).
+    replies_left: usize,
+    /// The first error reply among those already read.
+    error: Option<String>,
+}
+
+impl Pending {
+    fn new(cmd: usize, sent: Instant, workload: &Workload) -> Pending {
+        Pending {
+            cmd,
+            sent,
+            replies_left: workload.replies(cmd),
+            error: None,
+        }
+    }
 }
 
 /// Resolves the server address once per worker.
@@ -403,14 +429,15 @@ impl Worker {
             }
             for _ in 0..n {
                 let cmd = self.workload.next_request(&mut conn.wbuf);
-                conn.pending.push_back((cmd, now));
+                conn.pending
+                    .push_back(Pending::new(cmd, now, &self.workload));
             }
             conn.remaining -= n as u64;
             // Latency counts from just before the write, not from before the
             // requests were generated.
             let sent = Instant::now();
             for entry in conn.pending.iter_mut().rev().take(n) {
-                entry.1 = sent;
+                entry.sent = sent;
             }
             self.flush(i)?;
         }
@@ -435,7 +462,9 @@ impl Worker {
             let mut added = false;
             while pace.issued < due && conn.pending.len() < self.pipeline {
                 let cmd = self.workload.next_request(&mut conn.wbuf);
-                conn.pending.push_back((cmd, pace.due_time(pace.issued)));
+                let due = pace.due_time(pace.issued);
+                conn.pending
+                    .push_back(Pending::new(cmd, due, &self.workload));
                 pace.issued += 1;
                 added = true;
             }
@@ -504,27 +533,37 @@ impl Worker {
                     self.stats.pushes += 1;
                     continue;
                 }
-                let Some((cmd, sent)) = conn.pending.pop_front() else {
+                let Some(mut done) = conn.pending.pop_front() else {
                     return Err(format!("connection {i}: reply without a request"));
                 };
-                let us = now.saturating_duration_since(sent).as_micros() as u64;
-                let cs = &mut self.stats.commands[cmd];
+                if reply.kind == ReplyKind::Error && done.error.is_none() {
+                    done.error = Some(reply.error.unwrap_or_default());
+                }
+                done.replies_left -= 1;
+                if done.replies_left > 0 {
+                    conn.pending.push_front(done);
+                    continue;
+                }
+                let us = now.saturating_duration_since(done.sent).as_micros() as u64;
+                let cs = &mut self.stats.commands[done.cmd];
                 cs.hist.saturating_record(us);
                 self.unpublished.0 += 1;
                 self.unpublished.1 += us;
-                match reply.kind {
-                    ReplyKind::Error => {
+                // A request is an error if any of its replies was; otherwise
+                // its last reply says hit or miss.
+                match (done.error, reply.kind) {
+                    (Some(message), _) => {
                         cs.errors += 1;
                         self.unpublished.2 += 1;
                         if self.stats.error_samples.len() < ERRORS_KEPT {
                             self.stats.error_samples.push(ErrorSample {
-                                command: cmd,
-                                message: reply.error.unwrap_or_default(),
+                                command: done.cmd,
+                                message,
                             });
                         }
                     }
-                    ReplyKind::Null => cs.misses += 1,
-                    _ => cs.hits += 1,
+                    (None, ReplyKind::Null) => cs.misses += 1,
+                    (None, _) => cs.hits += 1,
                 }
             }
             if conn.rstart == conn.rend {

@@ -9,9 +9,11 @@
 //!   thousands of OS threads competing with it for the same two cores.
 //! * **Workload apart from transport.** [`workload`] decides what to send —
 //!   command mix by weighted round-robin, key numbers by pattern (random,
-//!   gaussian, sequential, zipfian), `__key__`/`__data__` template expansion —
-//!   from a per-thread RNG seeded with `--seed + thread`, so runs repeat.
-//!   The driver only asks it to append the next request to a buffer.
+//!   gaussian, sequential, zipfian), `__key__`/`__data__` template expansion
+//!   (a template may hold several `;`-separated commands, sent as one request,
+//!   and several independently drawn keys `__key1__`, `__key2__` ...) — from a
+//!   per-thread RNG seeded with `--seed + thread`, so runs repeat. The driver
+//!   only asks it to append the next request to a buffer.
 //! * **Pipelining and replies.** Each connection keeps up to `--pipeline`
 //!   requests outstanding, written in batches; replies are delimited by an
 //!   incremental RESP2/RESP3 reader ([`resp`]) and matched to requests in

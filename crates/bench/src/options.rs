@@ -28,6 +28,21 @@ WORKLOAD
   number drawn by the key pattern; __data__ becomes --data-size bytes.
   Arguments are separated by spaces; \"double quotes\" group one with spaces.
 
+  Every __key__ of a template is the same key. Numbered placeholders
+  __key1__, __key2__ ... are further keys, each drawn independently once per
+  request (and the same wherever the same name recurs):
+
+    --command 'MGET __key1__ __key2__ __key3__'
+
+  A standalone ; separates commands sent back to back as one request, all
+  sharing the template's key draws (a quoted \";\" is an ordinary argument):
+
+    --command 'INCR __key__ ; EXPIRE __key__ 60 NX'
+
+  Such a request counts as one operation in every figure (ops/s, latency,
+  --pipeline, --requests, --rate); its latency runs until the reply to its
+  last command, and it counts as an error if any of its replies is one.
+
 KEY PATTERNS
   R uniform random, G gaussian (--key-median, --key-stddev), S sequential,
   Z zipfian (--key-zipf-exp; low key numbers are hot). --key-pattern S:R sets
@@ -499,6 +514,19 @@ mod tests {
     }
 
     #[test]
+    fn multi_command_template() {
+        let c = try_parse(&["--command", "2:INCR __key__ ; EXPIRE __key__ 60 NX"]).unwrap();
+        assert_eq!(c.commands.len(), 1);
+        let spec = &c.commands[0];
+        assert_eq!(spec.name, "INCR __key__ ; EXPIRE __key__ 60 NX");
+        assert_eq!(spec.weight, 2);
+        assert_eq!(
+            (spec.template.commands(), spec.template.key_draws()),
+            (2, 1)
+        );
+    }
+
+    #[test]
     fn cpu_lists() {
         assert_eq!(parse_cpu_list("0,1"), Ok(CpuList(vec![0, 1])));
         assert_eq!(parse_cpu_list("0-2,5"), Ok(CpuList(vec![0, 1, 2, 5])));
@@ -526,6 +554,7 @@ mod tests {
             &["--key-stddev", "-1"],
             &["--command", "SET \"unterminated"],
             &["--command", "0:PING"],
+            &["--command", "INCR __key__ ;"],
             &["--cpus", "99999"],
             &["--port", "70000"],
             &["--no-such-flag"],

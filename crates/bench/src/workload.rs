@@ -263,44 +263,83 @@ fn helper2(x: f64) -> f64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Literal(Vec<u8>),
-    Key,
+    /// The key drawn for the template's key placeholder number `.0` (in
+    /// order of first appearance).
+    Key(usize),
     Data,
 }
 
-/// A command template such as `HSET __key__ field __data__`, pre-split into
-/// arguments so a request is encoded without re-parsing the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
-    args: Vec<Vec<Segment>>,
+impl Segment {
+    /// What the segment stands for in a request with these keys and data.
+    fn bytes<'a>(&'a self, keys: &'a [Vec<u8>], data: &'a [u8]) -> &'a [u8] {
+        match self {
+            Segment::Literal(b) => b,
+            Segment::Key(i) => &keys[*i],
+            Segment::Data => data,
+        }
+    }
 }
 
-/// Placeholder replaced by the key (`prefix` + number).
+/// One command of a template, pre-split into arguments.
+type Command = Vec<Vec<Segment>>;
+
+/// A request template such as `HSET __key__ field __data__`, pre-split into
+/// commands and arguments so a request is encoded without re-parsing text.
+///
+/// A template may hold several commands separated by a standalone `;`
+/// (`INCR __key__ ; EXPIRE __key__ 60 NX`): they are sent back to back and
+/// form one request. Key placeholders name key draws: every occurrence of
+/// `__key__` in the whole template is the same key, and so is every
+/// occurrence of `__key1__`, of `__key2__` and so on, while differently
+/// named placeholders are drawn independently (`MGET __key1__ __key2__`
+/// reads two keys that are usually different).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    commands: Vec<Command>,
+    /// Distinct key placeholders, i.e. key draws per request.
+    keys: usize,
+}
+
+/// Placeholder replaced by the key (`prefix` + number); `__key1__`,
+/// `__key2__` ... name further, independently drawn keys.
 pub const KEY_PLACEHOLDER: &str = "__key__";
 /// Placeholder replaced by `--data-size` bytes of data.
 pub const DATA_PLACEHOLDER: &str = "__data__";
+/// The standalone word that separates the commands of one template.
+pub const COMMAND_SEPARATOR: &str = ";";
 
 impl Template {
     /// Parses a template: arguments are separated by whitespace; double
-    /// quotes group an argument containing spaces (`\"` and `\\` escape).
+    /// quotes group an argument containing spaces (`\"` and `\\` escape);
+    /// an unquoted `;` word ends one command and starts the next.
     /// Placeholders may appear inside a larger argument (`user:__key__`).
     pub fn parse(text: &str) -> Result<Template, String> {
-        let words = split_args(text)?;
-        if words.is_empty() {
-            return Err("empty command template".to_string());
+        let mut names: Vec<String> = Vec::new();
+        let mut commands = Vec::new();
+        for words in split_commands(text)? {
+            let command = words
+                .iter()
+                .map(|w| split_placeholders(w, &mut names))
+                .collect();
+            commands.push(command);
         }
-        let args = words.iter().map(|w| split_placeholders(w)).collect();
-        Ok(Template { args })
+        Ok(Template {
+            commands,
+            keys: names.len(),
+        })
     }
 
-    /// The command name (first argument), upper-cased, for reporting.
+    /// The first command's name (first argument), upper-cased, for
+    /// reporting.
     pub fn command_name(&self) -> String {
-        self.args
+        self.commands
             .first()
+            .and_then(|command| command.first())
             .map(|arg| {
                 arg.iter()
                     .map(|seg| match seg {
                         Segment::Literal(b) => String::from_utf8_lossy(b).to_uppercase(),
-                        Segment::Key => KEY_PLACEHOLDER.to_string(),
+                        Segment::Key(_) => KEY_PLACEHOLDER.to_string(),
                         Segment::Data => DATA_PLACEHOLDER.to_string(),
                     })
                     .collect()
@@ -308,33 +347,31 @@ impl Template {
             .unwrap_or_default()
     }
 
-    /// Whether the template contains `__key__`.
-    pub fn uses_key(&self) -> bool {
-        self.args.iter().flatten().any(|s| *s == Segment::Key)
+    /// How many keys one request draws (distinct key placeholders).
+    pub fn key_draws(&self) -> usize {
+        self.keys
     }
 
-    /// Appends the RESP encoding of this command with `key` and `data`
-    /// substituted.
-    pub fn encode(&self, key: &[u8], data: &[u8], out: &mut Vec<u8>) {
-        push_header(out, b'*', self.args.len());
-        for arg in &self.args {
-            let len: usize = arg
-                .iter()
-                .map(|seg| match seg {
-                    Segment::Literal(b) => b.len(),
-                    Segment::Key => key.len(),
-                    Segment::Data => data.len(),
-                })
-                .sum();
-            push_header(out, b'$', len);
-            for seg in arg {
-                match seg {
-                    Segment::Literal(b) => out.extend_from_slice(b),
-                    Segment::Key => out.extend_from_slice(key),
-                    Segment::Data => out.extend_from_slice(data),
+    /// How many commands one request sends, hence how many replies it
+    /// waits for.
+    pub fn commands(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Appends the RESP encoding of this template's commands with `keys[i]`
+    /// for key placeholder `i` and `data` substituted. `keys` holds at
+    /// least [`Template::key_draws`] entries.
+    pub fn encode(&self, keys: &[Vec<u8>], data: &[u8], out: &mut Vec<u8>) {
+        for command in &self.commands {
+            push_header(out, b'*', command.len());
+            for arg in command {
+                let len: usize = arg.iter().map(|seg| seg.bytes(keys, data).len()).sum();
+                push_header(out, b'$', len);
+                for seg in arg {
+                    out.extend_from_slice(seg.bytes(keys, data));
                 }
+                out.extend_from_slice(b"\r\n");
             }
-            out.extend_from_slice(b"\r\n");
         }
     }
 }
@@ -361,7 +398,9 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-fn split_args(text: &str) -> Result<Vec<String>, String> {
+/// Splits a template into commands (at unquoted `;` words) of arguments.
+fn split_commands(text: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut commands = Vec::new();
     let mut args = Vec::new();
     let mut chars = text.chars().peekable();
     loop {
@@ -369,7 +408,7 @@ fn split_args(text: &str) -> Result<Vec<String>, String> {
             chars.next();
         }
         let Some(&first) = chars.peek() else {
-            return Ok(args);
+            break;
         };
         let mut word = String::new();
         if first == '"' {
@@ -398,34 +437,71 @@ fn split_args(text: &str) -> Result<Vec<String>, String> {
                 word.push(c);
                 chars.next();
             }
+            if word == COMMAND_SEPARATOR {
+                if args.is_empty() {
+                    return Err(format!("empty command before ';' in template {text:?}"));
+                }
+                commands.push(std::mem::take(&mut args));
+                continue;
+            }
         }
         args.push(word);
     }
+    if args.is_empty() {
+        return Err(if commands.is_empty() {
+            "empty command template".to_string()
+        } else {
+            format!("empty command after ';' in template {text:?}")
+        });
+    }
+    commands.push(args);
+    Ok(commands)
 }
 
-fn split_placeholders(word: &str) -> Vec<Segment> {
+/// The key placeholder starting `rest`, if any: its name (the digits of
+/// `__keyN__`, empty for `__key__`) and its length.
+fn key_placeholder(rest: &str) -> Option<(&str, usize)> {
+    let tail = rest.strip_prefix("__key")?;
+    let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+    tail[digits..]
+        .starts_with("__")
+        .then(|| (&tail[..digits], "__key".len() + digits + 2))
+}
+
+/// Splits one argument into literal text and placeholders; key placeholder
+/// names are numbered in `names` in order of first appearance.
+fn split_placeholders(word: &str, names: &mut Vec<String>) -> Vec<Segment> {
     let mut segs = Vec::new();
+    let mut literal = String::new();
     let mut rest = word;
-    loop {
-        let next_key = rest.find(KEY_PLACEHOLDER);
-        let next_data = rest.find(DATA_PLACEHOLDER);
-        let (pos, seg, len) = match (next_key, next_data) {
-            (Some(k), Some(d)) if d < k => (d, Segment::Data, DATA_PLACEHOLDER.len()),
-            (Some(k), _) => (k, Segment::Key, KEY_PLACEHOLDER.len()),
-            (None, Some(d)) => (d, Segment::Data, DATA_PLACEHOLDER.len()),
-            (None, None) => {
-                if !rest.is_empty() {
-                    segs.push(Segment::Literal(rest.as_bytes().to_vec()));
+    while let Some(c) = rest.chars().next() {
+        if let Some((name, len)) = key_placeholder(rest) {
+            let index = match names.iter().position(|n| n == name) {
+                Some(i) => i,
+                None => {
+                    names.push(name.to_string());
+                    names.len() - 1
                 }
-                return segs;
-            }
-        };
-        if pos > 0 {
-            segs.push(Segment::Literal(rest.as_bytes()[..pos].to_vec()));
+            };
+            segs.extend(take_literal(&mut literal));
+            segs.push(Segment::Key(index));
+            rest = &rest[len..];
+        } else if let Some(after) = rest.strip_prefix(DATA_PLACEHOLDER) {
+            segs.extend(take_literal(&mut literal));
+            segs.push(Segment::Data);
+            rest = after;
+        } else {
+            literal.push(c);
+            rest = &rest[c.len_utf8()..];
         }
-        segs.push(seg);
-        rest = &rest[pos + len..];
     }
+    segs.extend(take_literal(&mut literal));
+    segs
+}
+
+/// The literal text gathered so far as a segment, if there is any.
+fn take_literal(literal: &mut String) -> Option<Segment> {
+    (!literal.is_empty()).then(|| Segment::Literal(std::mem::take(literal).into_bytes()))
 }
 
 /// One command of the workload mix.
@@ -454,7 +530,9 @@ pub struct Workload {
     rng: SmallRng,
     prefix: Vec<u8>,
     data: Vec<u8>,
-    key_buf: Vec<u8>,
+    /// The keys drawn for the request being encoded, one per key
+    /// placeholder.
+    keys: Vec<Vec<u8>>,
 }
 
 impl Workload {
@@ -487,7 +565,14 @@ impl Workload {
             rng,
             prefix: prefix.as_bytes().to_vec(),
             data,
-            key_buf: Vec::with_capacity(prefix.len() + 20),
+            keys: vec![
+                Vec::with_capacity(prefix.len() + 20);
+                commands
+                    .iter()
+                    .map(|c| c.template.key_draws())
+                    .max()
+                    .unwrap_or(0)
+            ],
         }
     }
 
@@ -506,18 +591,23 @@ impl Workload {
         best
     }
 
-    /// Appends the next request to `out`; returns its command index.
+    /// Replies a request of command `idx` waits for.
+    pub fn replies(&self, idx: usize) -> usize {
+        self.commands[idx].template.commands()
+    }
+
+    /// Appends the next request (all the commands of one template) to
+    /// `out`; returns its command index.
     pub fn next_request(&mut self, out: &mut Vec<u8>) -> usize {
         let idx = self.pick();
-        self.key_buf.clear();
-        if self.commands[idx].template.uses_key() {
+        let template = &self.commands[idx].template;
+        for key in &mut self.keys[..template.key_draws()] {
             let n = self.keygens[idx].next_key(&mut self.rng);
-            self.key_buf.extend_from_slice(&self.prefix);
-            push_decimal(&mut self.key_buf, n);
+            key.clear();
+            key.extend_from_slice(&self.prefix);
+            push_decimal(key, n);
         }
-        self.commands[idx]
-            .template
-            .encode(&self.key_buf, &self.data, out);
+        template.encode(&self.keys, &self.data, out);
         idx
     }
 }
@@ -633,12 +723,17 @@ mod tests {
         assert!("Q".parse::<KeyPattern>().is_err());
     }
 
-    fn encode(t: &str, key: &str, data: &str) -> String {
+    fn encode_keys(t: &str, keys: &[&str], data: &str) -> String {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
         let mut out = Vec::new();
         Template::parse(t)
             .unwrap()
-            .encode(key.as_bytes(), data.as_bytes(), &mut out);
+            .encode(&keys, data.as_bytes(), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    fn encode(t: &str, key: &str, data: &str) -> String {
+        encode_keys(t, &[key], data)
     }
 
     #[test]
@@ -659,18 +754,84 @@ mod tests {
     }
 
     #[test]
+    fn several_commands_share_one_key_draw() {
+        let t = Template::parse("INCR __key__ ; EXPIRE __key__ 60 NX").unwrap();
+        assert_eq!((t.commands(), t.key_draws()), (2, 1));
+        assert_eq!(
+            encode("INCR __key__ ; EXPIRE __key__ 60 NX", "k7", ""),
+            "*2\r\n$4\r\nINCR\r\n$2\r\nk7\r\n\
+             *4\r\n$6\r\nEXPIRE\r\n$2\r\nk7\r\n$2\r\n60\r\n$2\r\nNX\r\n"
+        );
+        // A quoted ";" is an argument; a ";" inside a word is literal text.
+        assert_eq!(
+            encode(r#"ECHO ";" a;b"#, "", ""),
+            "*3\r\n$4\r\nECHO\r\n$1\r\n;\r\n$3\r\na;b\r\n"
+        );
+        assert_eq!(Template::parse(r#"ECHO ";""#).unwrap().commands(), 1);
+    }
+
+    #[test]
+    fn numbered_key_placeholders_are_separate_draws() {
+        let t = Template::parse("MSET __key1__ __data__ __key2__ __data__ x__key1__").unwrap();
+        assert_eq!(t.key_draws(), 2);
+        assert_eq!(
+            encode_keys("MGET __key1__ {t}__key2__ __key1__", &["a", "b"], ""),
+            "*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$4\r\n{t}b\r\n$1\r\na\r\n"
+        );
+        // Placeholders are numbered by first appearance, whatever their names.
+        assert_eq!(
+            encode_keys("GET __key9__ __key__ __key9__", &["a", "b"], ""),
+            "*4\r\n$3\r\nGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n"
+        );
+        // Not placeholders: no closing underscores, or letters after __key.
+        let literal = Template::parse("GET __key1 __keyx__ __key").unwrap();
+        assert_eq!(literal.key_draws(), 0);
+    }
+
+    #[test]
     fn template_errors() {
-        assert!(Template::parse("   ").is_err());
-        assert!(Template::parse("SET \"abc").is_err());
-        assert!(Template::parse("SET \"a\"b").is_err());
+        for bad in [
+            "   ",
+            "SET \"abc",
+            "SET \"a\"b",
+            "; PING",
+            "PING ;",
+            "PING ; ; PING",
+            ";",
+        ] {
+            assert!(Template::parse(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]
     fn template_metadata() {
         let t = Template::parse("hget __key__ f").unwrap();
         assert_eq!(t.command_name(), "HGET");
-        assert!(t.uses_key());
-        assert!(!Template::parse("PING").unwrap().uses_key());
+        assert_eq!((t.commands(), t.key_draws()), (1, 1));
+        assert_eq!(Template::parse("PING").unwrap().key_draws(), 0);
+        let multi = Template::parse("multi ; incr __key__ ; exec").unwrap();
+        assert_eq!(multi.command_name(), "MULTI");
+        assert_eq!(multi.commands(), 3);
+    }
+
+    #[test]
+    fn workload_draws_each_named_key_once_per_request() {
+        let cmds = [CommandSpec {
+            template: Template::parse("MGET __key1__ __key2__ __key1__ ; GET __key2__").unwrap(),
+            ..spec("MGET", 1)
+        }];
+        let mut w = Workload::new(&cmds, &space(0, 9), "k", 4, 1, 0, 1);
+        let mut out = Vec::new();
+        w.next_request(&mut out);
+        w.next_request(&mut out);
+        // Sequential keys: the first request draws k0 and k1, the next k2, k3.
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "*4\r\n$4\r\nMGET\r\n$2\r\nk0\r\n$2\r\nk1\r\n$2\r\nk0\r\n\
+             *2\r\n$3\r\nGET\r\n$2\r\nk1\r\n\
+             *4\r\n$4\r\nMGET\r\n$2\r\nk2\r\n$2\r\nk3\r\n$2\r\nk2\r\n\
+             *2\r\n$3\r\nGET\r\n$2\r\nk3\r\n"
+        );
     }
 
     fn spec(name: &str, weight: u32) -> CommandSpec {

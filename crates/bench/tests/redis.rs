@@ -107,6 +107,19 @@ fn show(out: &Output) -> String {
     )
 }
 
+/// Runs shardis-bench with `args` and `--json-out` into a directory named after `name`, checks
+/// that it succeeded, and returns its output and the parsed JSON report.
+fn bench_json(port: u16, name: &str, args: &[&str]) -> (Output, Json) {
+    let json_path = out_dir(name).join("run.json");
+    let out = bench(
+        port,
+        &[args, &["--json-out", json_path.to_str().unwrap()]].concat(),
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let doc = parse_json(&std::fs::read_to_string(&json_path).unwrap());
+    (out, doc)
+}
+
 // A minimal JSON reader, enough to check --json-out without serde.
 #[derive(Debug, Clone, PartialEq)]
 enum Json {
@@ -300,11 +313,10 @@ fn two_thousand_requests_against_redis() {
     let Some(redis) = start_redis("two_thousand_requests_against_redis") else {
         return;
     };
-    let dir = out_dir("json");
-    let json_path = dir.join("run.json");
     // 2 threads × 5 clients × 200 requests = 2000; 1:1 is exact per thread.
-    let out = bench(
+    let (out, doc) = bench_json(
         redis.port,
+        "json",
         &[
             "--threads",
             "2",
@@ -318,12 +330,8 @@ fn two_thousand_requests_against_redis() {
             "1000",
             "--seed",
             "42",
-            "--json-out",
-            json_path.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", show(&out));
-    let doc = parse_json(&std::fs::read_to_string(&json_path).unwrap());
     let totals = doc.get("totals");
     assert_eq!(totals.get("ops").num(), 2000.0, "{}", show(&out));
     assert_eq!(totals.get("errors").num(), 0.0);
@@ -407,10 +415,9 @@ fn error_replies_are_counted() {
     let Some(redis) = start_redis("error_replies_are_counted") else {
         return;
     };
-    let dir = out_dir("errors");
-    let json_path = dir.join("run.json");
-    let out = bench(
+    let (out, doc) = bench_json(
         redis.port,
+        "errors",
         &[
             "--clients",
             "2",
@@ -418,12 +425,8 @@ fn error_replies_are_counted() {
             "25",
             "--command",
             "NOSUCHCOMMAND __key__",
-            "--json-out",
-            json_path.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", show(&out));
-    let doc = parse_json(&std::fs::read_to_string(&json_path).unwrap());
     assert_eq!(doc.get("totals").get("errors").num(), 50.0);
     let samples = doc.get("error_samples").arr();
     assert!(!samples.is_empty() && samples.len() <= 5);
@@ -436,24 +439,12 @@ fn open_loop_rate_is_respected() {
     let Some(redis) = start_redis("open_loop_rate_is_respected") else {
         return;
     };
-    let dir = out_dir("rate");
-    let json_path = dir.join("run.json");
     // 400 requests at 1000/s should take about 0.4 s.
-    let out = bench(
+    let (_, doc) = bench_json(
         redis.port,
-        &[
-            "--clients",
-            "4",
-            "--requests",
-            "100",
-            "--rate",
-            "1000",
-            "--json-out",
-            json_path.to_str().unwrap(),
-        ],
+        "rate",
+        &["--clients", "4", "--requests", "100", "--rate", "1000"],
     );
-    assert!(out.status.success(), "{}", show(&out));
-    let doc = parse_json(&std::fs::read_to_string(&json_path).unwrap());
     assert_eq!(doc.get("totals").get("ops").num(), 400.0);
     let secs = doc.get("duration_secs").num();
     assert!((0.35..2.0).contains(&secs), "took {secs} s");
@@ -501,4 +492,100 @@ fn bad_arguments_exit_with_status_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
         assert!(!out.stderr.is_empty());
     }
+}
+
+/// Runs `redis-cli` against the test server; its output, one reply per line.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn multi_command_templates_share_the_key_and_count_once() {
+    let Some(redis) = start_redis("multi_command_templates_share_the_key_and_count_once") else {
+        return;
+    };
+    // 2 clients × 50 requests over 10 sequential keys: each key is drawn 10
+    // times, and each request both increments it and sets its TTL.
+    let (out, doc) = bench_json(
+        redis.port,
+        "multi",
+        &[
+            "--clients",
+            "2",
+            "--requests",
+            "50",
+            "--pipeline",
+            "4",
+            "--key-pattern",
+            "S",
+            "--key-maximum",
+            "9",
+            "--key-prefix",
+            "rl:",
+            "--command",
+            "INCR __key__ ; EXPIRE __key__ 60 NX",
+        ],
+    );
+    assert_eq!(doc.get("totals").get("ops").num(), 100.0, "{}", show(&out));
+    assert_eq!(doc.get("totals").get("errors").num(), 0.0);
+    assert_eq!(doc.get("unanswered").num(), 0.0);
+    let keys: Vec<String> = (0..10).map(|i| format!("rl:{i}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let counts = redis_cli(redis.port, &[&["MGET"], &keys[..]].concat());
+    assert_eq!(counts.lines().collect::<Vec<_>>(), ["10"; 10]);
+    for key in keys {
+        let ttl: i64 = redis_cli(redis.port, &["TTL", key]).trim().parse().unwrap();
+        assert!((1..=60).contains(&ttl), "{key} has TTL {ttl}");
+    }
+
+    // Numbered keys are separate draws: 2 × 20 MSETs of two sequential keys
+    // write all of mk:0..=79.
+    let out = bench(
+        redis.port,
+        &[
+            "--clients",
+            "2",
+            "--requests",
+            "20",
+            "--key-pattern",
+            "S",
+            "--key-maximum",
+            "79",
+            "--key-prefix",
+            "mk:",
+            "--command",
+            "MSET __key1__ __data__ __key2__ __data__",
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let exists: Vec<String> = (0..80).map(|i| format!("mk:{i}")).collect();
+    let exists: Vec<&str> = exists.iter().map(String::as_str).collect();
+    assert_eq!(
+        redis_cli(redis.port, &[&["EXISTS"], &exists[..]].concat()).trim(),
+        "80"
+    );
+
+    // One error reply makes the whole request an error, counted once.
+    let (_, doc) = bench_json(
+        redis.port,
+        "multi-errors",
+        &[
+            "--clients",
+            "1",
+            "--requests",
+            "30",
+            "--command",
+            "PING ; NOSUCHCOMMAND __key__ ; PING",
+        ],
+    );
+    assert_eq!(doc.get("totals").get("ops").num(), 30.0);
+    assert_eq!(doc.get("totals").get("errors").num(), 30.0);
+    let samples = doc.get("error_samples").arr();
+    assert!(samples[0].get("message").str().contains("unknown command"));
 }
