@@ -1088,6 +1088,13 @@ impl Table {
     }
 
     fn remove_at(&mut self, pos: usize, idx: u32, h: u32) {
+        self.unlink(pos, idx, h);
+        self.maybe_shrink();
+    }
+
+    /// [`Table::remove_at`] without giving memory back, for purges that remove many fields in
+    /// a row and shrink once at the end.
+    fn unlink(&mut self, pos: usize, idx: u32, h: u32) {
         if let Some(at) = self.entry(idx).and_then(|e| e.ttl) {
             self.expiry_remove(at, h);
         }
@@ -1111,7 +1118,6 @@ impl Table {
                 }
             }
         }
-        self.maybe_shrink();
     }
 
     fn set_expire_at(&mut self, field: &[u8], at: Option<u64>) -> bool {
@@ -1189,7 +1195,7 @@ impl Table {
             let found = self.find_slot(h, |idx| self.entry(idx).is_some_and(|e| e.ttl == Some(at)));
             match found {
                 Some((pos, idx)) => {
-                    self.remove_at(pos, idx, h);
+                    self.unlink(pos, idx, h);
                     removed += 1;
                 }
                 None => {
@@ -1198,6 +1204,16 @@ impl Table {
                     self.expiries.remove(&(at, reversed));
                 }
             }
+        }
+        // Give memory back once the due fields are gone, not at every step of a mass expiry:
+        // each shrink rebuilds the index, and a million fields expiring together would pay
+        // for that many times over in one burst.
+        // (An emptied hash is about to be dropped whole.)
+        if removed > 0
+            && !self.entries.is_empty()
+            && self.next_expiry().is_none_or(|at| at > now_ms)
+        {
+            self.maybe_shrink();
         }
         removed
     }
