@@ -112,6 +112,7 @@ _G.rawset = rawset_
 _G.rawget = rawget_
 _G.setmetatable = setmetatable_
 _G.redis = readonly(redis, false)
+_G.cjson = readonly(cjson, false)
 local env = readonly(_G, true)
 -- Code that a script loads sees the same protected globals.
 _G.loadstring = function(...)
@@ -167,6 +168,7 @@ impl Engine {
             }
             Ok(())
         })?;
+        crate::cjson::install(&lua)?;
         let (env, backing, redis): (Table, Table, Table) = lua
             .load(PRELUDE)
             .set_name("=prelude")
@@ -482,6 +484,7 @@ impl Caller<'_, '_> {
             Route::Keyed(h) | Route::Split(h, _) if !cmd.has(flag::NOSCRIPT) => h,
             Route::Connection(ConnCommand::Ping) => ping,
             Route::Connection(ConnCommand::Echo) => echo,
+            Route::Connection(ConnCommand::Time) => crate::server::time,
             _ => {
                 return Ok(Some(
                     "ERR This Redis command is not allowed from script".to_owned(),
