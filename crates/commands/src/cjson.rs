@@ -503,11 +503,7 @@ fn decode_invalid_numbers(
 // Encoding
 
 /// `cjson.encode(value)`.
-fn encode_entry(
-    lua: &Lua,
-    args: &Arguments,
-    config: &Cell<Config>,
-) -> Result<Vec<Value>, Failure> {
+fn encode_entry(lua: &Lua, args: &Arguments, config: &Cell<Config>) -> Result<Vec<Value>, Failure> {
     args.exactly_one()?;
     let value = match args.number(1)? {
         Some(n) => Value::Number(n),
@@ -833,11 +829,7 @@ fn trim_fraction(digits: &str) -> &str {
 // Decoding
 
 /// `cjson.decode(text)`.
-fn decode_entry(
-    lua: &Lua,
-    args: &Arguments,
-    config: &Cell<Config>,
-) -> Result<Vec<Value>, Failure> {
+fn decode_entry(lua: &Lua, args: &Arguments, config: &Cell<Config>) -> Result<Vec<Value>, Failure> {
     args.exactly_one()?;
     // `luaL_checklstring`: a number is read as Lua writes it, with `%.14g`.
     let text = match args.get(1)? {
@@ -967,8 +959,7 @@ impl Parser<'_> {
                     let object = matches!(token.kind, Kind::ObjectBegin);
                     let depth = fills.len() + 1;
                     let needed = if object { 3 } else { 2 };
-                    if depth > self.config.decode_max_depth as usize
-                        || slots + needed > MAX_C_STACK
+                    if depth > self.config.decode_max_depth as usize || slots + needed > MAX_C_STACK
                     {
                         return Err(Failure::Raise(format!(
                             "Found too many nested data structures ({depth}) at character {}",
@@ -1189,10 +1180,7 @@ impl Parser<'_> {
             return Some((char::from_u32(high)?, 6));
         }
         // A surrogate pair: a high surrogate, then an escaped low one.
-        if high & 0x400 != 0
-            || self.byte(self.at + 6) != b'\\'
-            || self.byte(self.at + 7) != b'u'
-        {
+        if high & 0x400 != 0 || self.byte(self.at + 6) != b'\\' || self.byte(self.at + 7) != b'u' {
             return None;
         }
         let low = self.hex4(self.at + 8)?;
