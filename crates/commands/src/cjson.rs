@@ -50,24 +50,38 @@ fn new_module(lua: &Lua) -> mlua::Result<Table> {
     // SAFETY: `close_over` only pushes a C closure over its argument (see its comment).
     let close = unsafe { lua.create_c_function(close_over)? };
     let module = lua.create_table()?;
-    let entry = |name: &str, body: Body| -> mlua::Result<()> {
+    let entries: [(&str, Body); 10] = [
+        ("encode", encode_entry),
+        ("decode", decode_entry),
+        ("encode_sparse_array", encode_sparse_array),
+        ("encode_max_depth", |lua, args, config| {
+            let limits = (1, i32::MAX);
+            integer_setting(lua, args, config, |c| &mut c.encode_max_depth, limits)
+        }),
+        ("decode_max_depth", |lua, args, config| {
+            let limits = (1, i32::MAX);
+            integer_setting(lua, args, config, |c| &mut c.decode_max_depth, limits)
+        }),
+        ("encode_number_precision", |lua, args, config| {
+            integer_setting(lua, args, config, |c| &mut c.precision, (1, 14))
+        }),
+        ("encode_keep_buffer", |lua, args, config| {
+            switch_setting(lua, args, config, |c| &mut c.encode_keep_buffer)
+        }),
+        ("encode_invalid_numbers", encode_invalid_numbers),
+        ("decode_invalid_numbers", |lua, args, config| {
+            switch_setting(lua, args, config, |c| &mut c.decode_invalid_numbers)
+        }),
+        ("new", |lua, _, _| Ok(vec![Value::Table(new_module(lua)?)])),
+    ];
+    for (name, body) in entries {
         let config = config.clone();
         let inner = lua.create_function(move |lua, (table, len): (Table, i32)| {
             let args = Arguments { table, len };
             report(lua, body(lua, &args, &config))
         })?;
-        module.raw_set(name, close.call::<Function>(inner)?)
-    };
-    entry("encode", encode_entry)?;
-    entry("decode", decode_entry)?;
-    entry("encode_sparse_array", encode_sparse_array)?;
-    entry("encode_max_depth", encode_max_depth)?;
-    entry("decode_max_depth", decode_max_depth)?;
-    entry("encode_number_precision", encode_number_precision)?;
-    entry("encode_keep_buffer", encode_keep_buffer)?;
-    entry("encode_invalid_numbers", encode_invalid_numbers)?;
-    entry("decode_invalid_numbers", decode_invalid_numbers)?;
-    entry("new", |lua, _, _| Ok(vec![Value::Table(new_module(lua)?)]))?;
+        module.raw_set(name, close.call::<Function>(inner)?)?;
+    }
     module.raw_set("null", null())?;
     module.raw_set("_NAME", "cjson")?;
     module.raw_set("_VERSION", "2.1.0")?;
@@ -396,67 +410,34 @@ fn encode_sparse_array(
     })
 }
 
-/// `cjson.encode_max_depth([depth])`.
-fn encode_max_depth(
+/// A configuration function over one integer setting within `min..=max`:
+/// `cjson.encode_max_depth`, `cjson.decode_max_depth`, `cjson.encode_number_precision`.
+fn integer_setting(
     lua: &Lua,
     args: &Arguments,
     config: &Cell<Config>,
+    setting: fn(&mut Config) -> &mut i32,
+    (min, max): (i32, i32),
 ) -> Result<Vec<Value>, Failure> {
     args.at_most(1)?;
     configure(config, |c| {
-        Ok(vec![integer_option(
-            lua,
-            args,
-            1,
-            &mut c.encode_max_depth,
-            1,
-            i32::MAX,
-        )?])
+        Ok(vec![integer_option(lua, args, 1, setting(c), min, max)?])
     })
 }
 
-/// `cjson.decode_max_depth([depth])`.
-fn decode_max_depth(
+/// A configuration function over one on/off setting: `cjson.encode_keep_buffer`,
+/// `cjson.decode_invalid_numbers`.
+fn switch_setting(
     lua: &Lua,
     args: &Arguments,
     config: &Cell<Config>,
+    setting: fn(&mut Config) -> &mut bool,
 ) -> Result<Vec<Value>, Failure> {
     args.at_most(1)?;
     configure(config, |c| {
-        Ok(vec![integer_option(
-            lua,
-            args,
-            1,
-            &mut c.decode_max_depth,
-            1,
-            i32::MAX,
-        )?])
-    })
-}
-
-/// `cjson.encode_number_precision([digits])`.
-fn encode_number_precision(
-    lua: &Lua,
-    args: &Arguments,
-    config: &Cell<Config>,
-) -> Result<Vec<Value>, Failure> {
-    args.at_most(1)?;
-    configure(config, |c| {
-        Ok(vec![integer_option(lua, args, 1, &mut c.precision, 1, 14)?])
-    })
-}
-
-/// `cjson.encode_keep_buffer([keep])`.
-fn encode_keep_buffer(
-    lua: &Lua,
-    args: &Arguments,
-    config: &Cell<Config>,
-) -> Result<Vec<Value>, Failure> {
-    args.at_most(1)?;
-    configure(config, |c| {
-        let mut keep = usize::from(c.encode_keep_buffer);
-        let outcome = enum_option(lua, args, 1, &mut keep, OFF_ON);
-        c.encode_keep_buffer = keep == 1;
+        let mut on = usize::from(*setting(c));
+        let outcome = enum_option(lua, args, 1, &mut on, OFF_ON);
+        *setting(c) = on == 1;
         Ok(vec![outcome?])
     })
 }
@@ -480,21 +461,6 @@ fn encode_invalid_numbers(
             .unwrap_or(0);
         let outcome = enum_option(lua, args, 1, &mut setting, &["off", "on", "null"]);
         c.encode_invalid_numbers = OPTIONS[setting.min(2)];
-        Ok(vec![outcome?])
-    })
-}
-
-/// `cjson.decode_invalid_numbers([accept])`.
-fn decode_invalid_numbers(
-    lua: &Lua,
-    args: &Arguments,
-    config: &Cell<Config>,
-) -> Result<Vec<Value>, Failure> {
-    args.at_most(1)?;
-    configure(config, |c| {
-        let mut accept = usize::from(c.decode_invalid_numbers);
-        let outcome = enum_option(lua, args, 1, &mut accept, OFF_ON);
-        c.decode_invalid_numbers = accept == 1;
         Ok(vec![outcome?])
     })
 }
