@@ -26,9 +26,15 @@
 //! default) and also stops where the Lua C stack (8000 slots) would run out, counting one slot
 //! per open array and two per open object; both walks here are loops over an explicit stack
 //! that count the same slots, so raising the limits gives the same errors and never risks the
-//! shard's thread stack. Numbers are read from tables as exact doubles; mlua reads a number
-//! between -2^-52 and 2^-52 as the integer 0, so such a number used as an object key is
-//! written as `0`.
+//! shard's thread stack. The tables of the open levels wait in a Lua table (a [`Chain`]), not
+//! as mlua handles: each handle takes a slot of mlua's reference stack, which also has fewer
+//! than 8000, and running out of it panics.
+//!
+//! **Exact numbers.** mlua reads a Lua number between -2^-52 and 2^-52 (and -0) as the integer
+//! 0, so numbers are re-read with `raw_get::<f64>`, which is exact. For the same reason a table
+//! is never iterated from Rust with mlua's `pairs`, which hands each key back to `next`: a key
+//! such as 1e-300 would come back as 0, which `next` cannot find. [`MEMBERS`] lists the keys
+//! and values in Lua instead.
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -549,6 +555,8 @@ fn encode(lua: &Lua, config: &Config, value: Value) -> Result<Vec<u8>, Failure> 
     let chain = Chain(lua.create_table()?);
     let mut out = Vec::new();
     let mut walks: Vec<Walk> = Vec::new();
+    // The innermost walk's tables, also in the chain: the array, or the keys and the values.
+    let mut top: Option<(Table, Option<Table>)> = None;
     // The argument itself holds one slot.
     let mut slots = 1;
     let mut pending = Some(value);
@@ -562,7 +570,10 @@ fn encode(lua: &Lua, config: &Config, value: Value) -> Result<Vec<u8>, Failure> 
                             "Cannot serialise, excessive nesting ({depth})"
                         )));
                     }
-                    let walk = open_table(config, &members, &chain, walks.len(), table)?;
+                    let (walk, tables) = open_table(config, &members, table)?;
+                    chain.set(walks.len(), 1, &tables.0)?;
+                    chain.set(walks.len(), 2, tables.1.clone())?;
+                    top = Some(tables);
                     out.push(match walk {
                         Walk::Array { .. } => b'[',
                         Walk::Object { .. } => b'{',
@@ -573,29 +584,27 @@ fn encode(lua: &Lua, config: &Config, value: Value) -> Result<Vec<u8>, Failure> 
                 other => write_scalar(config, &mut out, &other)?,
             }
         }
-        let level = walks.len().saturating_sub(1);
-        let Some(walk) = walks.last_mut() else {
+        let (Some(walk), Some((first, second))) = (walks.last_mut(), &top) else {
             return Ok(out);
         };
-        match walk {
-            Walk::Array { next, len } if *next <= *len => {
+        match (walk, second) {
+            (Walk::Array { next, len }, _) if *next <= *len => {
                 if *next > 1 {
                     out.push(b',');
                 }
-                pending = Some(exact_at(&chain.get(level, 1)?, *next)?);
+                pending = Some(exact_at(first, *next)?);
                 *next += 1;
                 continue;
             }
-            Walk::Object { next, len } if *next <= *len => {
+            (Walk::Object { next, len }, Some(values)) if *next <= *len => {
                 if *next > 1 {
                     out.push(b',');
                 }
-                let keys: Table = chain.get(level, 1)?;
-                match keys.raw_get::<Value>(*next)? {
+                match first.raw_get::<Value>(*next)? {
                     Value::String(s) => write_string(&mut out, &s.as_bytes()),
                     Value::Integer(_) | Value::Number(_) => {
                         out.push(b'"');
-                        write_number(config, &mut out, keys.raw_get(*next)?)?;
+                        write_number(config, &mut out, first.raw_get(*next)?)?;
                         out.push(b'"');
                     }
                     other => {
@@ -606,17 +615,21 @@ fn encode(lua: &Lua, config: &Config, value: Value) -> Result<Vec<u8>, Failure> 
                     }
                 }
                 out.push(b':');
-                pending = Some(exact_at(&chain.get(level, 2)?, *next)?);
+                pending = Some(exact_at(values, *next)?);
                 *next += 1;
                 continue;
             }
-            Walk::Array { .. } => out.push(b']'),
-            Walk::Object { .. } => out.push(b'}'),
+            (Walk::Array { .. }, _) => out.push(b']'),
+            (Walk::Object { .. }, _) => out.push(b'}'),
         }
         if let Some(done) = walks.pop() {
             slots -= done.slots();
-            chain.clear(level)?;
+            chain.clear(walks.len())?;
         }
+        top = match walks.len().checked_sub(1) {
+            Some(level) => Some((chain.get(level, 1)?, chain.get(level, 2)?)),
+            None => None,
+        };
     }
 }
 
@@ -631,14 +644,13 @@ fn exact_at(table: &Table, i: mlua::Integer) -> mlua::Result<Value> {
 
 /// Decides whether `table` is written as an array or an object, as lua_cjson's
 /// `lua_array_length` does (an array when every key is a positive integer, unless it is
-/// excessively sparse), and puts what the walk needs in the chain at `level`.
+/// excessively sparse); returns the walk and its tables (the array, or the keys and the
+/// values).
 fn open_table(
     config: &Config,
     members: &Function,
-    chain: &Chain,
-    level: usize,
     table: Table,
-) -> Result<Walk, Failure> {
+) -> Result<(Walk, (Table, Option<Table>)), Failure> {
     let (keys, values, len): (Table, Table, mlua::Integer) = members.call(&table)?;
     // C's `int` counters: a key past i32::MAX stores as i32::MIN (x86-64 conversion).
     let (mut max, mut items, mut array) = (0i32, 0i32, true);
@@ -676,15 +688,13 @@ fn open_table(
         array = false;
     }
     if array && max > 0 {
-        chain.set(level, 1, table)?;
-        return Ok(Walk::Array {
+        let walk = Walk::Array {
             next: 1,
             len: max as mlua::Integer,
-        });
+        };
+        return Ok((walk, (table, None)));
     }
-    chain.set(level, 1, keys)?;
-    chain.set(level, 2, values)?;
-    Ok(Walk::Object { next: 1, len })
+    Ok((Walk::Object { next: 1, len }, (keys, Some(values))))
 }
 
 fn write_scalar(config: &Config, out: &mut Vec<u8>, value: &Value) -> Result<(), Failure> {
@@ -764,6 +774,11 @@ fn format_g(out: &mut Vec<u8>, n: f64, precision: usize) {
     }
     if n.is_infinite() {
         out.extend_from_slice(b"inf");
+        return;
+    }
+    if n.fract() == 0.0 && n < 10f64.powi(precision as i32) {
+        // An integer with at most `precision` digits is written whole.
+        out.extend_from_slice((n as u64).to_string().as_bytes());
         return;
     }
     // Rust rounds the exact value half to even, as glibc does.
@@ -911,6 +926,9 @@ impl Parser<'_> {
     fn parse(&mut self, lua: &Lua) -> Result<Value, Failure> {
         let chain = Chain(lua.create_table()?);
         let mut fills: Vec<Fill> = Vec::new();
+        // The innermost table and the key of its value being read; the chain holds those of
+        // the levels around it.
+        let mut top: Option<(Table, Option<mlua::String>)> = None;
         // The argument holds one Lua stack slot.
         let mut slots = 1;
         let mut token = self.next_token();
@@ -934,22 +952,26 @@ impl Parser<'_> {
                     }
                     let table = lua.create_table()?;
                     let next = self.next_token();
-                    match (object, next.kind) {
-                        (false, Kind::ArrayEnd) | (true, Kind::ObjectEnd) => Value::Table(table),
-                        (false, kind) => {
-                            chain.set(fills.len(), 1, table)?;
-                            fills.push(Fill::Array(1));
-                            slots += 1;
-                            token = Token { kind, at: next.at };
-                            continue;
-                        }
-                        (true, kind) => {
-                            let key = self.member_key(lua, Token { kind, at: next.at })?;
-                            chain.set(fills.len(), 1, table)?;
-                            chain.set(fills.len(), 2, key)?;
-                            fills.push(Fill::Object);
-                            slots += 2;
-                            token = self.next_token();
+                    match next.kind {
+                        Kind::ArrayEnd if !object => Value::Table(table),
+                        Kind::ObjectEnd if object => Value::Table(table),
+                        kind => {
+                            let first = Token { kind, at: next.at };
+                            let key = if object {
+                                let key = self.member_key(lua, first)?;
+                                token = self.next_token();
+                                Some(key)
+                            } else {
+                                token = first;
+                                None
+                            };
+                            if let Some((parent, parent_key)) = top.take() {
+                                chain.set(fills.len() - 1, 1, parent)?;
+                                chain.set(fills.len() - 1, 2, parent_key)?;
+                            }
+                            fills.push(if object { Fill::Object } else { Fill::Array(1) });
+                            slots += fills.last().map_or(0, Fill::slots);
+                            top = Some((table, key));
                             continue;
                         }
                     }
@@ -958,15 +980,13 @@ impl Parser<'_> {
             };
             // Store the finished value in its table, and close the tables it finishes.
             loop {
-                let level = fills.len().saturating_sub(1);
-                let Some(fill) = fills.last_mut() else {
+                let (Some(fill), Some((table, key))) = (fills.last_mut(), &mut top) else {
                     let end = self.next_token();
                     if !matches!(end.kind, Kind::End) {
                         return Err(Self::error("the end", &end));
                     }
                     return Ok(value);
                 };
-                let table: Table = chain.get(level, 1)?;
                 let after = self.next_token();
                 match fill {
                     Fill::Array(next) => {
@@ -982,12 +1002,12 @@ impl Parser<'_> {
                         }
                     }
                     Fill::Object => {
-                        table.raw_set(chain.get::<Value>(level, 2)?, value)?;
+                        table.raw_set(key.take(), value)?;
                         match after.kind {
                             Kind::ObjectEnd => {}
                             Kind::Comma => {
                                 let next = self.next_token();
-                                chain.set(level, 2, self.member_key(lua, next)?)?;
+                                *key = Some(self.member_key(lua, next)?);
                                 token = self.next_token();
                                 break;
                             }
@@ -998,8 +1018,14 @@ impl Parser<'_> {
                 if let Some(done) = fills.pop() {
                     slots -= done.slots();
                 }
-                chain.clear(level)?;
-                value = Value::Table(table);
+                value = match top.take() {
+                    Some((table, _)) => Value::Table(table),
+                    None => Value::Nil,
+                };
+                if let Some(level) = fills.len().checked_sub(1) {
+                    top = Some((chain.get(level, 1)?, chain.get(level, 2)?));
+                    chain.clear(level)?;
+                }
             }
         }
     }
