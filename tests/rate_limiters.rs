@@ -265,8 +265,10 @@ fn limiter_on_the_server_clock_matches_redis() {
     compare_calls(&all);
 }
 
-/// `redis.call('TIME')` answers the clock as `TIME` does; the other commands that need the
-/// whole keyspace or change the connection are refused (see the report in `Caller::run`).
+/// `redis.call('TIME')` answers the clock as `TIME` does. The other keyless commands Redis 7.0
+/// allows in scripts stay refused: `DBSIZE`, `RANDOMKEY`, `KEYS`, `SCAN` and `FLUSHDB` would
+/// see only the running shard's keys, and `SELECT` would reach databases whose keys were not
+/// gathered to it.
 #[test]
 fn time_from_scripts() {
     with_both(|r, s, shards| {
