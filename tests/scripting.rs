@@ -582,3 +582,27 @@ fn reaching_scripts_are_atomic() {
         writer.join().unwrap();
     }
 }
+
+/// Thousands of cached scripts (Redis keeps every script it was sent until SCRIPT FLUSH).
+#[test]
+fn thousands_of_scripts_stay_cached() {
+    const SCRIPTS: usize = 9000;
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut raw = server.raw();
+        let mut batch = Vec::new();
+        for n in 0..SCRIPTS {
+            batch.extend_from_slice(&encode(&["SCRIPT", "LOAD", &format!("return {n}")]));
+        }
+        raw.send(&batch);
+        let shas: Vec<String> = (0..SCRIPTS).map(|_| raw.reply()).collect();
+        for n in [0, SCRIPTS / 2, SCRIPTS - 1] {
+            let sha = shas[n].lines().nth(1).unwrap();
+            assert_eq!(raw.cmd(&["EVALSHA", sha, "0"]), format!(":{n}\r\n"));
+        }
+        assert_eq!(
+            raw.cmd(&["EVAL", "return redis.call('ping')", "0"]),
+            "+PONG\r\n"
+        );
+    }
+}

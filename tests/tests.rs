@@ -12,18 +12,22 @@
 //! | `transactions`| MULTI/EXEC/WATCH, atomic across shards                             |
 //! | `hash`        | hash commands, field TTLs, active field expiry, hash differential  |
 //! | `scripting`   | EVAL and friends against Redis, cross-shard scripts, CL.THROTTLE   |
+//! | `cjson`       | the `cjson` library in scripts against Redis, byte for byte        |
+//! | `rate_limiters` | rate-limiter and counter scripts against Redis, as libraries call them |
 //! | `strings`     | string and counter commands, `INCREX` against its documentation   |
 //! | `keyspace`    | TTLs, active expiry, SCAN over shards, RANDOMKEY, RENAME/COPY/MOVE |
 //! | `lists`       | list commands and encodings                                       |
 
 mod harness;
 
+mod cjson;
 mod differential;
 mod differential_keys;
 mod hash;
 mod keyspace;
 mod lists;
 mod protocol;
+mod rate_limiters;
 mod routing;
 mod scripting;
 mod server;

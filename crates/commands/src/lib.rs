@@ -13,6 +13,7 @@
 //! writes the one exact Redis error text that [`CmdError`] maps to.
 
 pub mod args;
+mod cjson;
 pub mod counter;
 pub mod error;
 pub mod expire;
@@ -21,6 +22,7 @@ pub mod keyspace;
 pub mod list;
 pub mod pattern;
 pub mod scripting;
+pub mod server;
 pub mod slots;
 pub mod string;
 pub mod table;

@@ -43,7 +43,7 @@ use std::ffi::{c_int, c_void, CStr};
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use mlua::{ffi, Function, Lua, LuaOptions, StdLib, Table, Thread, Value, Variadic};
+use mlua::{ffi, Function, Lua, LuaOptions, RegistryKey, StdLib, Table, Thread, Value, Variadic};
 use shardis_resp::{parse_i64, scan, Protocol, Reply, Span};
 
 use crate::slots::{even_owner, key_slot};
@@ -125,6 +125,7 @@ _G.rawset = rawset_
 _G.rawget = rawget_
 _G.setmetatable = setmetatable_
 _G.redis = readonly(redis, false)
+_G.cjson = readonly(cjson, false)
 local env = readonly(_G, true)
 -- Code that a script loads sees the same protected globals.
 _G.loadstring = function(...)
@@ -157,8 +158,9 @@ struct Engine {
     env: Table,
     /// The real globals, where `KEYS` and `ARGV` are set for each run.
     backing: Table,
-    /// Compiled scripts by lower-case SHA1 hex.
-    scripts: HashMap<[u8; 40], Function>,
+    /// Compiled scripts by lower-case SHA1 hex, held in Lua's registry (a handle per script
+    /// would use up mlua's reference stack after some thousands).
+    scripts: HashMap<[u8; 40], RegistryKey>,
     /// A coroutine that ended normally, ready to run the next script (Lua 5.1 can start a
     /// new function on a coroutine that has returned).
     idle: Option<Thread>,
@@ -330,6 +332,7 @@ impl Engine {
             }
             Ok(())
         })?;
+        crate::cjson::install(&lua)?;
         let call = lua.create_function(|lua, argv: Variadic<Value>| {
             match with_caller(|caller| caller.call(lua, &argv))?? {
                 Called::Value(value) => Ok(value),
@@ -400,10 +403,16 @@ impl Engine {
         Ok((thread, co))
     }
 
+    /// The cached script `sha`, if any.
+    fn cached(&self, sha: &[u8; 40]) -> Option<Function> {
+        let key = self.scripts.get(sha)?;
+        self.lua.registry_value(key).ok()
+    }
+
     /// The compiled script `body`, compiling and caching it under `sha` if needed.
     fn compile(&mut self, sha: [u8; 40], body: &[u8]) -> Result<Function, CmdError> {
-        if let Some(f) = self.scripts.get(&sha) {
-            return Ok(f.clone());
+        if let Some(f) = self.cached(&sha) {
+            return Ok(f);
         }
         let f = self
             .lua
@@ -418,7 +427,8 @@ impl Engine {
                 };
                 CmdError::Other(format!("ERR Error compiling script (new function): {text}"))
             })?;
-        self.scripts.insert(sha, f.clone());
+        let key = self.lua.create_registry_value(f.clone()).map_err(lua_err)?;
+        self.scripts.insert(sha, key);
         Ok(f)
     }
 }
@@ -510,7 +520,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         let (sha, f) = if by_sha {
             let sha = sha_key(args.get(1));
             let found = (args.get(1).len() == 40)
-                .then(|| engine.scripts.get(&sha).cloned())
+                .then(|| engine.cached(&sha))
                 .flatten();
             (sha, found.ok_or(CmdError::NoScript)?)
         } else {
@@ -872,7 +882,7 @@ impl Caller<'_, '_> {
             // The retry of a command another shard ran: its reply is here.
             self.script.delivered = false;
         } else {
-            match self.run(lua, argv)? {
+            match self.run(argv)? {
                 Ran::Here => {}
                 Ran::Elsewhere(shard) => {
                     self.script.remote = Some(shard);
@@ -893,7 +903,7 @@ impl Caller<'_, '_> {
 
     /// Runs the command here, leaving its reply in `scratch`, or finds that it must run on
     /// another shard (its arguments are then in `data` and `spans`), or refuses it.
-    fn run(&mut self, lua: &Lua, argv: &[Value]) -> mlua::Result<Ran> {
+    fn run(&mut self, argv: &[Value]) -> mlua::Result<Ran> {
         if argv.is_empty() {
             return Ok(Ran::Refused(
                 "ERR Please specify at least one argument for this redis lib call".to_owned(),
@@ -912,10 +922,9 @@ impl Caller<'_, '_> {
             let start = data.len();
             match arg {
                 Value::String(s) => data.extend_from_slice(&s.as_bytes()),
-                Value::Integer(_) | Value::Number(_) => match lua.coerce_string(arg.clone())? {
-                    Some(s) => data.extend_from_slice(&s.as_bytes()),
-                    None => return Ok(Ran::Refused(ARGS_MUST_BE_STRINGS.to_owned())),
-                },
+                // Numbers as Redis passes them: `%.17g`.
+                Value::Integer(n) => crate::cjson::format_g(data, *n as f64, 17),
+                Value::Number(n) => crate::cjson::format_g(data, *n, 17),
                 _ => return Ok(Ran::Refused(ARGS_MUST_BE_STRINGS.to_owned())),
             }
             spans.push(Span {
@@ -933,6 +942,7 @@ impl Caller<'_, '_> {
             Route::Keyed(h) | Route::Split(h, _) if !cmd.has(flag::NOSCRIPT) => h,
             Route::Connection(ConnCommand::Ping) => ping,
             Route::Connection(ConnCommand::Echo) => echo,
+            Route::Connection(ConnCommand::Time) => crate::server::time,
             _ => {
                 return Ok(Ran::Refused(
                     "ERR This Redis command is not allowed from script".to_owned(),

@@ -355,12 +355,7 @@ fn command_info(c: &Command, reply: &mut Reply<'_>) {
 
 /// `TIME`: seconds and microseconds, as two bulk strings.
 pub fn time(reply: &mut Reply<'_>) -> Outcome {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    reply.array(2);
-    reply.bulk(now.as_secs().to_string().as_bytes());
-    reply.bulk(now.subsec_micros().to_string().as_bytes());
+    shardis_commands::server::time_reply(reply);
     Ok(Flow::Continue)
 }
 
