@@ -3,19 +3,19 @@
 //! # Layout
 //!
 //! The keys and their entries live densely packed in one `Vec` of [`Item`]s, found through an
-//! [`OrderedIndex`] of 8-byte `(hash, position)` slots kept sorted by hash. Per key that is 48
-//! bytes in the dense array, 10-20 bytes of index and the key's bytes: less than a `HashMap` of
+//! [`OrderedIndex`] of 8-byte `(hash, position)` slots kept sorted by hash. Per key that is 40
+//! bytes in the dense array, 10-15 bytes of index and the key's bytes: less than a `HashMap` of
 //! the same entries, whose buckets carry the whole entry at a load of 44-87%. Deleting moves
 //! the last item into the hole (`swap_remove`) and repoints its one slot.
 //!
 //! A hash holds its own key ([`crate::hash::Hash::stored_key`]): a small hash keeps it at the
-//! front of its one buffer, so a key costs no allocation of its own. An allocation of a few
-//! bytes costs a whole allocator block (32 bytes with glibc), more than the key itself, so for
-//! a million small hashes this is a fifth of the memory. Other values keep the key in a boxed
-//! slice of their item. Either way [`Item::key`] finds it. This is why a stored value is
+//! front of its one buffer, so its key costs no allocation of its own. An allocation of a few
+//! bytes costs a whole allocator block (32 bytes with glibc), more than the key itself: for a
+//! million small hashes that is a sixth of the memory. Other values keep their key in a thin
+//! [`ThinBytes`] of their item. Either way [`Item::key`] finds it. This is why a stored value is
 //! replaced only through [`Db::put`]: a hash put in place of a string through `&mut Entry`
 //! would not know its key (debug builds check this on every lookup).
-//!
+
 //! The layout gives the keyspace commands what they need without extra memory per key:
 //! `SCAN` walks the index in hash order with a hash as its cursor, which survives the table
 //! growing or shrinking between calls (see [`crate::index`]); `RANDOMKEY` picks a uniformly
@@ -28,13 +28,14 @@
 //! must find expired keys without client access and without walking a million live ones, so
 //! keys with a TTL are also listed in an [`ExpiryIndex`] ordered by `(expire_at, hash)`, which
 //! stores hashes, not keys. It is exact, earliest first, and each reclaim is O(log n), so a
-//! million keys expiring in the same millisecond are reclaimed a bounded slice at a time. Every change of a key's expiry goes
-//! through [`Db::put`], [`Db::take`] or [`Db::set_expire_at`], which keep the tree in step.
+//! million keys expiring in the same millisecond are reclaimed a bounded slice at a time. Every
+//! change of a key's expiry goes through [`Db::put`], [`Db::take`] or [`Db::set_expire_at`], which keep the tree in step.
 
 use ahash::RandomState;
 
-use crate::field_expiry::{next_field_expiry, FieldExpiries};
+use crate::field_expiry::next_field_expiry;
 use crate::index::{ExpiryIndex, OrderedIndex, MAX_ENTRIES};
+use crate::thin::ThinBytes;
 use crate::value::Value;
 
 /// A key's value and its expiry.
@@ -119,7 +120,7 @@ impl Entry {
 #[derive(Debug, Clone)]
 struct Item {
     /// The key, or nothing when the value is a hash: a hash holds its key itself.
-    key: Box<[u8]>,
+    key: Option<ThinBytes>,
     entry: Entry,
 }
 
@@ -129,17 +130,19 @@ impl Item {
         let key = match &mut entry.value {
             Value::Hash(hash) => {
                 hash.set_stored_key(key);
-                Box::default()
+                None
             }
-            _ => key.into(),
+            _ => Some(ThinBytes::new(key)),
         };
         Item { key, entry }
     }
 
     fn key(&self) -> &[u8] {
-        match &self.entry.value {
-            Value::Hash(hash) if self.key.is_empty() => hash.stored_key(),
-            _ => &self.key,
+        match (&self.key, &self.entry.value) {
+            (Some(key), _) => key,
+            (None, Value::Hash(hash)) => hash.stored_key(),
+            // Only a value replaced behind `Db::put`'s back gets here (see `Entry::value`).
+            (None, _) => &[],
         }
     }
 }
@@ -156,7 +159,7 @@ pub struct Db {
     /// The keys with an expiry, earliest first.
     expires: ExpiryIndex,
     /// Hashes with field TTLs, for active field expiry.
-    field_expiries: FieldExpiries,
+    field_expiries: ExpiryIndex,
     /// State of the generator behind `RANDOMKEY` (xorshift64*).
     rng: u64,
 }
@@ -170,7 +173,7 @@ impl Default for Db {
             index: OrderedIndex::new(),
             items: Vec::new(),
             expires: ExpiryIndex::default(),
-            field_expiries: FieldExpiries::default(),
+            field_expiries: ExpiryIndex::default(),
             rng,
         }
     }
@@ -255,8 +258,7 @@ impl Db {
             };
             let new = entry.expire_at();
             let old = std::mem::replace(item, Item::new(key, entry)).entry;
-            self.field_expiries
-                .note(key, next_field_expiry(&old.value), new_fields_due);
+            self.note_fields(h, next_field_expiry(&old.value), new_fields_due);
             if old.expire_at() != new {
                 self.unlist_expiry(old.expire_at(), h);
                 self.list_expiry(new, h);
@@ -266,7 +268,7 @@ impl Db {
         if self.items.len() >= MAX_ENTRIES {
             return;
         }
-        self.field_expiries.note(key, None, new_fields_due);
+        self.note_fields(h, None, new_fields_due);
         self.list_expiry(entry.expire_at(), h);
         self.index.insert(h, self.items.len());
         self.items.push(Item::new(key, entry));
@@ -382,7 +384,10 @@ impl Db {
             + self
                 .items
                 .iter()
-                .map(|item| item.key.len() + item.entry.value.memory_usage())
+                .map(|item| {
+                    item.key.as_ref().map_or(0, ThinBytes::heap_len)
+                        + item.entry.value.memory_usage()
+                })
                 .sum::<usize>()
     }
 
@@ -432,31 +437,40 @@ impl Db {
     pub fn expire_fields(&mut self, now_ms: u64, budget: usize) -> usize {
         let mut done = 0;
         while done < budget {
-            let Some(key) = self.field_expiries.pop_due(now_ms) else {
+            let Some((at, h)) = self.field_expiries.first() else {
                 break;
             };
+            if at > now_ms {
+                break;
+            }
             // Expired or not: the field index follows the value.
-            let found = self.find(&key, self.hash(&key));
+            let items = &self.items;
+            let found = self.index.find(h, |i| {
+                items.get(i).is_some_and(|item| {
+                    next_field_expiry(&item.entry.value).is_some_and(|next| next == at)
+                })
+            });
+            let Some((slot, i)) = found else {
+                // Cannot happen while the index is exact; never spin if it were not.
+                self.field_expiries.forget(at, h);
+                continue;
+            };
             let Some(Entry {
                 value: Value::Hash(hash),
                 ..
-            }) = found
-                .and_then(|(_, i)| self.items.get_mut(i))
-                .map(|item| &mut item.entry)
+            }) = self.items.get_mut(i).map(|item| &mut item.entry)
             else {
-                continue;
+                break;
             };
             let purged = hash.purge_expired(now_ms, budget - done);
+            let (empty, next) = (hash.is_empty(), hash.next_expiry());
             done += purged;
-            if hash.is_empty() {
-                // Its index entry is already gone: `take` finds no field TTLs left to unindex.
-                self.take(&key);
-            } else if let Some(next) = hash.next_expiry() {
-                self.field_expiries.requeue(key, next);
-                if purged == 0 {
-                    // Cannot happen while the index is exact; never spin if it were not.
-                    break;
-                }
+            self.note_fields(h, Some(at), next);
+            if empty {
+                self.remove_found(slot, i, h);
+            } else if purged == 0 {
+                // Cannot happen while the index is exact; never spin if it were not.
+                break;
             }
         }
         done
@@ -468,7 +482,20 @@ impl Db {
     /// reported, so that active expiry finds the hash; whole values added or removed through
     /// [`Db::put`] and [`Db::take`] are tracked by those.
     pub fn note_field_expiry(&mut self, key: &[u8], before: Option<u64>, after: Option<u64>) {
-        self.field_expiries.note(key, before, after);
+        self.note_fields(self.hash(key), before, after);
+    }
+
+    /// Moves the hash whose key hashes to `h` in the field expiry index from `before` to
+    /// `after` (either may be `None`: no field TTLs).
+    fn note_fields(&mut self, h: u32, before: Option<u64>, after: Option<u64>) {
+        if before != after {
+            if let Some(at) = before {
+                self.field_expiries.remove(at, h);
+            }
+            if let Some(at) = after {
+                self.field_expiries.add(at, h);
+            }
+        }
     }
 
     /// Number of hashes that have field TTLs.
@@ -495,8 +522,7 @@ impl Db {
             self.items.shrink_to(self.items.len() * 2);
         }
         self.unlist_expiry(item.entry.expire_at(), h);
-        self.field_expiries
-            .note(item.key(), next_field_expiry(&item.entry.value), None);
+        self.note_fields(h, next_field_expiry(&item.entry.value), None);
         Some(item.entry)
     }
 
@@ -752,6 +778,7 @@ mod tests {
 
     #[test]
     fn a_hash_holds_its_key_through_moves_and_type_changes() {
+        assert_eq!(std::mem::size_of::<Item>(), 40);
         let mut db = Db::new();
         for i in 0..1000 {
             db.set(format!("h{i}").as_bytes(), hash_with_ttls(&[]), None);

@@ -80,6 +80,9 @@ use std::ops::Range;
 
 use ahash::RandomState;
 
+use crate::index::buckets_for;
+use crate::thin::{varint, ThinBytes};
+
 /// When a compact hash must become a hash table (Redis's
 /// `hash-max-listpack-entries` and `hash-max-listpack-value`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -387,7 +390,7 @@ impl Hash {
 /// single concrete type.
 enum AnyIter<'a> {
     Compact(CompactIter<'a>),
-    Table(std::slice::Iter<'a, Box<[u8]>>),
+    Table(std::slice::Iter<'a, ThinBytes>),
 }
 
 impl<'a> Iterator for AnyIter<'a> {
@@ -420,12 +423,9 @@ fn varint_len(v: u64) -> usize {
     bits.div_ceil(7)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    let (bytes, n) = varint(v);
+    out.extend_from_slice(bytes.get(..n).unwrap_or_default());
 }
 
 /// Reads a varint at `*pos`, advancing it; `None` on truncated or
@@ -919,25 +919,16 @@ fn parse_table_entry(e: &[u8]) -> Option<TableEntry<'_>> {
 
 /// One allocation per field: field, fixed-width expiry (so that re-arming a
 /// TTL is an in-place write) and value, the value's length being implied.
-fn encode_table_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> Box<[u8]> {
-    let tag = tagged_len(field.len(), ttl.is_some());
-    let len = varint_len(tag) + field.len() + if ttl.is_some() { 8 } else { 0 } + value.len();
-    let mut out = Vec::with_capacity(len);
-    put_varint(&mut out, tag);
-    out.extend_from_slice(field);
-    if let Some(at) = ttl {
-        out.extend_from_slice(&at.to_le_bytes());
-    }
-    out.extend_from_slice(value);
-    out.into_boxed_slice()
-}
-
-/// Index size for `n` fields: a power of two keeping the load at or below
-/// 4/5, where ordered linear probing still finds a field within a cache
-/// line or two.
-fn buckets_for(n: usize) -> usize {
-    let want = n.saturating_add(n / 4).saturating_add(1).max(MIN_BUCKETS);
-    want.checked_next_power_of_two().unwrap_or(want)
+/// Behind a thin pointer: the entries `Vec` takes 8 bytes a field, not 16.
+fn encode_table_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> ThinBytes {
+    let (tag, tag_len) = varint(tagged_len(field.len(), ttl.is_some()));
+    let ttl = ttl.map(u64::to_le_bytes);
+    ThinBytes::from_parts(&[
+        tag.get(..tag_len).unwrap_or_default(),
+        field,
+        ttl.as_ref().map_or(&[], |t| &t[..]),
+        value,
+    ])
 }
 
 /// A fresh index of `buckets` empty slots, with a little room for the
@@ -968,7 +959,7 @@ struct Table {
     /// The index, sorted by `h` with empty gaps; may run past `buckets`.
     slots: Vec<Slot>,
     /// The fields, densely packed (swap-remove on delete).
-    entries: Vec<Box<[u8]>>,
+    entries: Vec<ThinBytes>,
     /// `(expire_at, hash32.reverse_bits())` → number of fields with that
     /// pair. Fields that expire in the same millisecond are purged in this
     /// order; keyed by the plain hash, a mass expiry would delete them in
@@ -1084,8 +1075,8 @@ impl Table {
             let fresh = encode_table_entry(old.field, value, new_ttl);
             self.entry_bytes = self
                 .entry_bytes
-                .saturating_sub(alloc_size(slot.len()))
-                .saturating_add(alloc_size(fresh.len()));
+                .saturating_sub(alloc_size(slot.heap_len()))
+                .saturating_add(alloc_size(fresh.heap_len()));
             *slot = fresh;
         }
         if new_ttl.is_none() {
@@ -1103,10 +1094,12 @@ impl Table {
             return false;
         };
         if (self.entries.len() + 1).saturating_mul(5) > self.buckets.saturating_mul(4) {
-            self.resize(self.buckets.saturating_mul(2));
+            self.resize(buckets_for(self.entries.len() + 1));
         }
         let entry = encode_table_entry(field, value, ttl);
-        self.entry_bytes = self.entry_bytes.saturating_add(alloc_size(entry.len()));
+        self.entry_bytes = self
+            .entry_bytes
+            .saturating_add(alloc_size(entry.heap_len()));
         if self.entries.len() == self.entries.capacity() {
             // Grow by half rather than double: this Vec is 16 bytes a field.
             self.entries.reserve_exact(self.entries.len() / 2 + 8);
@@ -1263,7 +1256,9 @@ impl Table {
             return;
         }
         let removed = self.entries.swap_remove(i);
-        self.entry_bytes = self.entry_bytes.saturating_sub(alloc_size(removed.len()));
+        self.entry_bytes = self
+            .entry_bytes
+            .saturating_sub(alloc_size(removed.heap_len()));
         // The last entry moved into `i`: repoint its slot.
         let last = self.entries.len();
         if i < last {
@@ -1306,8 +1301,8 @@ impl Table {
                 let fresh = encode_table_entry(old.field, old.value, at);
                 self.entry_bytes = self
                     .entry_bytes
-                    .saturating_sub(alloc_size(slot.len()))
-                    .saturating_add(alloc_size(fresh.len()));
+                    .saturating_sub(alloc_size(slot.heap_len()))
+                    .saturating_add(alloc_size(fresh.heap_len()));
                 *slot = fresh;
             }
         }
@@ -1408,7 +1403,7 @@ impl Table {
                 self.slots.capacity() * std::mem::size_of::<Slot>(),
             ))
             .saturating_add(alloc_size(
-                self.entries.capacity() * std::mem::size_of::<Box<[u8]>>(),
+                self.entries.capacity() * std::mem::size_of::<ThinBytes>(),
             ))
             .saturating_add(self.entry_bytes)
             .saturating_add(alloc_size(self.key.len()))
@@ -1462,7 +1457,7 @@ mod tests {
         let mut want: BTreeMap<(u64, u32), u32> = BTreeMap::new();
         let mut bytes = 0;
         for e in &t.entries {
-            bytes += alloc_size(e.len());
+            bytes += alloc_size(e.heap_len());
             let p = parse_table_entry(e).expect("parse");
             if let Some(at) = p.ttl {
                 *want
