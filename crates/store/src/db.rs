@@ -137,6 +137,7 @@ impl Item {
         Item { key, entry }
     }
 
+    #[inline]
     fn key(&self) -> &[u8] {
         match (&self.key, &self.entry.value) {
             (Some(key), _) => key,

@@ -355,6 +355,7 @@ impl Hash {
     /// database. The database keeps a hash's key here rather than in an
     /// allocation of its own: in a compact hash it is the front of the one
     /// buffer, which saves a whole allocation per key.
+    #[inline]
     pub fn stored_key(&self) -> &[u8] {
         match &self.repr {
             Repr::Compact(c) => c.key(),
@@ -423,14 +424,25 @@ fn varint_len(v: u64) -> usize {
     bits.div_ceil(7)
 }
 
+#[inline]
 fn put_varint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
     let (bytes, n) = varint(v);
     out.extend_from_slice(bytes.get(..n).unwrap_or_default());
 }
 
 /// Reads a varint at `*pos`, advancing it; `None` on truncated or
 /// overlong input, which callers treat as the end of the data.
+#[inline]
 fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    // One byte: lengths and counts of small hashes.
+    if let Some(&b) = buf.get(*pos).filter(|&&b| b < 0x80) {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
     let mut v = 0u64;
     let mut shift = 0u32;
     loop {
@@ -654,6 +666,7 @@ fn read_compact_value<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
 }
 
 /// The key at the front of a compact buffer.
+#[inline]
 fn key_of(buf: &[u8]) -> &[u8] {
     let mut pos = 0;
     read_varint(buf, &mut pos)
@@ -681,6 +694,7 @@ fn encode_compact_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> Vec<u8>
 
 impl Compact {
     /// The key the hash is stored under (empty outside a database).
+    #[inline]
     fn key(&self) -> &[u8] {
         key_of(&self.buf)
     }

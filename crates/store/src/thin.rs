@@ -75,7 +75,13 @@ impl ThinBytes {
     }
 
     /// The length and the number of bytes its varint takes.
+    #[inline]
     fn header(&self) -> (usize, usize) {
+        // SAFETY: the allocation starts with the varint, which is at least one byte.
+        let first = unsafe { *self.ptr.as_ptr() };
+        if first < 0x80 {
+            return (usize::from(first), 1);
+        }
         let mut len = 0usize;
         let mut n = 0;
         loop {
@@ -94,6 +100,7 @@ impl ThinBytes {
 impl std::ops::Deref for ThinBytes {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
         let (len, n) = self.header();
         // SAFETY: `from_parts` wrote `len` bytes right after the `n` bytes of the varint.
