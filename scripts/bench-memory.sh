@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Memory benchmark for hashes: the same datasets loaded into shardis-server (--shards 1) and into
 # Debian's redis-server, each into a freshly started server, reporting used_memory (INFO memory)
-# and the resident set size (VmRSS of /proc/PID/status) of both, and Shardis / Redis ratios.
+# and the resident set size (VmRSS of /proc/PID/status) of both, and Shardis / Redis ratios, and
+# how long each load took (wall time of redis-cli --pipe, which waits for every reply).
 #
 #   1. 1,000,000 hashes user:N {name userN, email userN@example.com, age 18-80,
 #      city (one of ten European capitals), verified 0/1}
@@ -99,14 +100,17 @@ stop() {
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 }
 
-# Loads dataset file $1 and prints "used_memory rss_bytes".
+# Loads dataset file $1 and prints "used_memory rss_bytes load_seconds".
 load_and_measure() {
+    local start end
+    start=$(date +%s.%N)
     redis-cli -p "$port" --pipe <"$1" >"$work/pipe.log" 2>&1 || { cat "$work/pipe.log" >&2; exit 1; }
+    end=$(date +%s.%N)
     grep -q "errors: 0," "$work/pipe.log" || { echo "load errors:" >&2; cat "$work/pipe.log" >&2; exit 1; }
     local used rss
     used=$(redis-cli -p "$port" INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }')
     rss=$(awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$pid/status")
-    echo "$used $rss"
+    echo "$used $rss $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')"
 }
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1048576 }'; }
@@ -124,20 +128,20 @@ names=(
     "1 hash, $N fields, field TTLs"
 )
 
-echo "| dataset | Shardis used_memory | Redis used_memory | ratio | Shardis RSS | Redis RSS | ratio |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| dataset | Shardis used_memory | Redis used_memory | ratio | Shardis RSS | Redis RSS | ratio | Shardis load s | Redis load s |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for d in 1 2 3 4; do
     start shardis
-    read -r s_used s_rss < <(load_and_measure "$work/$d.resp")
+    read -r s_used s_rss s_secs < <(load_and_measure "$work/$d.resp")
     stop
     if (( d <= 2 )); then
         start redis
-        read -r r_used r_rss < <(load_and_measure "$work/$d.resp")
+        read -r r_used r_rss r_secs < <(load_and_measure "$work/$d.resp")
         stop
-        echo "| ${names[$d]} | $(mb "$s_used") | $(mb "$r_used") | $(ratio "$s_used" "$r_used") | $(mb "$s_rss") | $(mb "$r_rss") | $(ratio "$s_rss" "$r_rss") |"
+        echo "| ${names[$d]} | $(mb "$s_used") | $(mb "$r_used") | $(ratio "$s_used" "$r_used") | $(mb "$s_rss") | $(mb "$r_rss") | $(ratio "$s_rss" "$r_rss") | $s_secs | $r_secs |"
     else
         na="n/a (7.0 has no field TTLs)"
-        echo "| ${names[$d]} | $(mb "$s_used") | $na | | $(mb "$s_rss") | $na | |"
+        echo "| ${names[$d]} | $(mb "$s_used") | $na | | $(mb "$s_rss") | n/a | | $s_secs | n/a |"
     fi
 done
 echo

@@ -125,16 +125,8 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 
 /// Replaces the value of `key` (creating it without a TTL if missing), keeping any TTL.
 fn store_keeping_ttl(db: &mut Db, key: &[u8], now: u64, value: Value) {
-    match db.get_mut(key, now) {
-        Some(entry) => entry.value = value,
-        None => db.put(
-            key,
-            Entry {
-                value,
-                expire_at: None,
-            },
-        ),
-    }
+    let expire_at = db.get(key, now).and_then(Entry::expire_at);
+    db.put(key, Entry::new(value, expire_at));
 }
 
 /// What `INCREX` counts in, with its increment and bounds.
@@ -311,7 +303,7 @@ pub fn increx(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     };
     let (db, reply) = ctx.db_and_reply();
     let (current, ttl) = match db.get(key, now) {
-        Some(entry) => (Some(as_string(entry)?), entry.expire_at),
+        Some(entry) => (Some(as_string(entry)?), entry.expire_at()),
         None => (None, None),
     };
     let (counted, moved) = match mode {
@@ -373,7 +365,7 @@ pub fn increx(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
             Some(at) if at <= now => {
                 db.take(key);
             }
-            _ => db.put(key, Entry { value, expire_at }),
+            _ => db.put(key, Entry::new(value, expire_at)),
         }
     }
     reply.array(2);

@@ -129,7 +129,7 @@ fn expire_generic(
         ctx.reply.integer(0);
         return Ok(());
     };
-    let current = entry.expire_at.map(|at| at as i64);
+    let current = entry.expire_at().map(|at| at as i64);
     let applies = condition.allows(current, when);
     if applies {
         if when <= now as i64 {
@@ -173,7 +173,7 @@ fn reply_expiry(
     let now = ctx.now_ms;
     let answer = match ctx.db().get_mut(args.get(1), now) {
         None => -2,
-        Some(entry) => entry.expire_at.map_or(-1, |at| shown(at, now)),
+        Some(entry) => entry.expire_at().map_or(-1, |at| shown(at, now)),
     };
     ctx.reply.integer(answer);
     Ok(())
@@ -185,7 +185,7 @@ pub fn persist(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let db = ctx.db();
     let had = db
         .get_mut(key, now)
-        .is_some_and(|entry| entry.expire_at.is_some());
+        .is_some_and(|entry| entry.expire_at().is_some());
     if had {
         db.set_expire_at(key, None);
     }

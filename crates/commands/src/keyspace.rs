@@ -415,7 +415,7 @@ pub fn memory(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 
 /// What `MEMORY USAGE` counts for a key: the key and its slot in the keyspace, then the value.
 fn usage(key: &[u8], entry: &Entry) -> usize {
-    Db::key_overhead(key) + entry.value.memory_usage()
+    Db::key_overhead(key, &entry.value) + entry.value.memory_usage()
 }
 
 fn unknown_subcommand(args: Args<'_>, command: &'static str) -> CmdError {

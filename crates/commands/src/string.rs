@@ -195,7 +195,7 @@ fn set_generic(
     }
     let existing = ctx.db().get_mut(key, now);
     let found = existing.is_some();
-    let old_ttl = existing.as_ref().and_then(|e| e.expire_at);
+    let old_ttl = existing.as_ref().and_then(|e| e.expire_at());
     let is_string = existing.is_none_or(|e| matches!(e.value, Value::Str(_)));
     if options.get {
         // Checked before anything changes: SET ... GET on another type writes nothing.

@@ -3,11 +3,19 @@
 //! # Layout
 //!
 //! The keys and their entries live densely packed in one `Vec` of [`Item`]s, found through an
-//! [`OrderedIndex`] of 8-byte `(hash, position)` slots kept sorted by hash. Per key that is the
-//! key's own allocation, 56 bytes in the dense array and about 10 bytes of index: less than a
-//! `HashMap` of the same entries, whose buckets carry the whole entry at a load of 44-87%.
-//! Deleting moves the last item into the hole (`swap_remove`) and repoints its one slot.
+//! [`OrderedIndex`] of 8-byte `(hash, position)` slots kept sorted by hash. Per key that is 40
+//! bytes in the dense array, 10-15 bytes of index and the key's bytes: less than a `HashMap` of
+//! the same entries, whose buckets carry the whole entry at a load of 44-87%. Deleting moves
+//! the last item into the hole (`swap_remove`) and repoints its one slot.
 //!
+//! A hash holds its own key ([`crate::hash::Hash::stored_key`]): a small hash keeps it at the
+//! front of its one buffer, so its key costs no allocation of its own. An allocation of a few
+//! bytes costs a whole allocator block (32 bytes with glibc), more than the key itself: for a
+//! million small hashes that is a sixth of the memory. Other values keep their key in a thin
+//! [`ThinBytes`] of their item. Either way [`Item::key`] finds it. This is why a stored value is
+//! replaced only through [`Db::put`]: a hash put in place of a string through `&mut Entry`
+//! would not know its key (debug builds check this on every lookup).
+
 //! The layout gives the keyspace commands what they need without extra memory per key:
 //! `SCAN` walks the index in hash order with a hash as its cursor, which survives the table
 //! growing or shrinking between calls (see [`crate::index`]); `RANDOMKEY` picks a uniformly
@@ -20,33 +28,59 @@
 //! must find expired keys without client access and without walking a million live ones, so
 //! keys with a TTL are also listed in an [`ExpiryIndex`] ordered by `(expire_at, hash)`, which
 //! stores hashes, not keys. It is exact, earliest first, and each reclaim is O(log n), so a
-//! million keys expiring in the same millisecond are reclaimed a bounded slice at a time. Every change of a key's expiry goes
-//! through [`Db::put`], [`Db::take`] or [`Db::set_expire_at`], which keep the tree in step.
+//! million keys expiring in the same millisecond are reclaimed a bounded slice at a time. Every
+//! change of a key's expiry goes through [`Db::put`], [`Db::take`] or [`Db::set_expire_at`], which keep the tree in step.
 
 use ahash::RandomState;
 
-use crate::field_expiry::{next_field_expiry, FieldExpiries};
+use crate::field_expiry::next_field_expiry;
 use crate::index::{ExpiryIndex, OrderedIndex, MAX_ENTRIES};
+use crate::thin::ThinBytes;
 use crate::value::Value;
 
 /// A key's value and its expiry.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The value.
+    /// The value. Replace a stored value through [`Db::put`], not through this field: a stored
+    /// hash holds its own key (see [`Db`]'s layout).
     pub value: Value,
-    /// When the key expires, in milliseconds since the Unix epoch; `None` for never. Change it
-    /// only through [`Db::set_expire_at`] or [`Db::put`], which keep the expiry index in step.
-    pub expire_at: Option<u64>,
+    /// When the key expires, in milliseconds since the Unix epoch, [`NO_EXPIRY`] for never: 8
+    /// bytes where an `Option<u64>` takes 16. Changed only through [`Db::set_expire_at`] or
+    /// [`Db::put`], which keep the expiry index in step.
+    expire_at: u64,
+}
+
+/// `expire_at` of a key that never expires. No expiry can be this late: commands compute
+/// expiry times as `i64` milliseconds.
+const NO_EXPIRY: u64 = u64::MAX;
+
+/// The stored form of an expiry (`None`: never).
+fn stored_expiry(at: Option<u64>) -> u64 {
+    at.map_or(NO_EXPIRY, |at| at.min(NO_EXPIRY - 1))
 }
 
 impl Entry {
+    /// An entry expiring at `expire_at` (milliseconds since the Unix epoch), `None` for never.
+    pub fn new(value: Value, expire_at: Option<u64>) -> Entry {
+        Entry {
+            value,
+            expire_at: stored_expiry(expire_at),
+        }
+    }
+
+    /// When the key expires, in milliseconds since the Unix epoch; `None` for never.
+    #[inline]
+    pub fn expire_at(&self) -> Option<u64> {
+        (self.expire_at != NO_EXPIRY).then_some(self.expire_at)
+    }
+
     /// A 64-bit digest of the value and its expiry, for `WATCH`: two digests differ whenever
     /// the entry was changed in between (up to hash collisions, and except a change that
     /// restores exactly the old content).
     pub fn fingerprint(&self) -> u64 {
         use std::hash::{BuildHasher, Hasher};
         let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
-        h.write_u64(self.expire_at.unwrap_or(u64::MAX));
+        h.write_u64(self.expire_at);
         match &self.value {
             Value::Str(s) => {
                 h.write_u8(0);
@@ -77,15 +111,41 @@ impl Entry {
     /// millisecond it expires at.
     #[inline]
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at.is_some_and(|at| at < now_ms)
+        // NO_EXPIRY is never below a clock reading.
+        self.expire_at < now_ms
     }
 }
 
 /// A key with its entry, as stored in the dense array.
 #[derive(Debug, Clone)]
 struct Item {
-    key: Box<[u8]>,
+    /// The key, or nothing when the value is a hash: a hash holds its key itself.
+    key: Option<ThinBytes>,
     entry: Entry,
+}
+
+impl Item {
+    /// Wraps `entry` for storage under `key`, handing a hash its key.
+    fn new(key: &[u8], mut entry: Entry) -> Item {
+        let key = match &mut entry.value {
+            Value::Hash(hash) => {
+                hash.set_stored_key(key);
+                None
+            }
+            _ => Some(ThinBytes::new(key)),
+        };
+        Item { key, entry }
+    }
+
+    #[inline]
+    fn key(&self) -> &[u8] {
+        match (&self.key, &self.entry.value) {
+            (Some(key), _) => key,
+            (None, Value::Hash(hash)) => hash.stored_key(),
+            // Only a value replaced behind `Db::put`'s back gets here (see `Entry::value`).
+            (None, _) => &[],
+        }
+    }
 }
 
 /// One database of one shard.
@@ -100,7 +160,7 @@ pub struct Db {
     /// The keys with an expiry, earliest first.
     expires: ExpiryIndex,
     /// Hashes with field TTLs, for active field expiry.
-    field_expiries: FieldExpiries,
+    field_expiries: ExpiryIndex,
     /// State of the generator behind `RANDOMKEY` (xorshift64*).
     rng: u64,
 }
@@ -114,7 +174,7 @@ impl Default for Db {
             index: OrderedIndex::new(),
             items: Vec::new(),
             expires: ExpiryIndex::default(),
-            field_expiries: FieldExpiries::default(),
+            field_expiries: ExpiryIndex::default(),
             rng,
         }
     }
@@ -152,8 +212,13 @@ impl Db {
     /// The index slot and dense position of `key`, whose hash is `h`.
     fn find(&self, key: &[u8], h: u32) -> Option<(usize, usize)> {
         let items = &self.items;
-        self.index
-            .find(h, |i| items.get(i).is_some_and(|item| *item.key == *key))
+        self.index.find(h, |i| {
+            items.get(i).is_some_and(|item| {
+                // Catches, in tests, a value replaced behind `put`'s back (see `Entry::value`).
+                debug_assert_eq!(self.hash(item.key()), h, "a key was lost");
+                item.key() == key
+            })
+        })
     }
 
     /// The live entry of `key`, deleting it first if it has expired.
@@ -178,7 +243,7 @@ impl Db {
 
     /// Stores `value` under `key` with the given expiry, replacing any previous entry.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) {
-        self.put(key, Entry { value, expire_at });
+        self.put(key, Entry::new(value, expire_at));
     }
 
     /// Stores a whole entry (value and expiry) under `key`, replacing any previous one. Every
@@ -192,12 +257,11 @@ impl Db {
             let Some(item) = self.items.get_mut(i) else {
                 return;
             };
-            let old = std::mem::replace(&mut item.entry, entry);
-            self.field_expiries
-                .note(key, next_field_expiry(&old.value), new_fields_due);
-            let new = self.items.get(i).and_then(|item| item.entry.expire_at);
-            if old.expire_at != new {
-                self.unlist_expiry(old.expire_at, h);
+            let new = entry.expire_at();
+            let old = std::mem::replace(item, Item::new(key, entry)).entry;
+            self.note_fields(h, next_field_expiry(&old.value), new_fields_due);
+            if old.expire_at() != new {
+                self.unlist_expiry(old.expire_at(), h);
                 self.list_expiry(new, h);
             }
             return;
@@ -205,13 +269,10 @@ impl Db {
         if self.items.len() >= MAX_ENTRIES {
             return;
         }
-        self.field_expiries.note(key, None, new_fields_due);
-        self.list_expiry(entry.expire_at, h);
+        self.note_fields(h, None, new_fields_due);
+        self.list_expiry(entry.expire_at(), h);
         self.index.insert(h, self.items.len());
-        self.items.push(Item {
-            key: key.into(),
-            entry,
-        });
+        self.items.push(Item::new(key, entry));
     }
 
     /// Removes `key` and hands its entry over, expired or not (for moving keys between shards
@@ -240,7 +301,8 @@ impl Db {
         let Some(item) = self.items.get_mut(i) else {
             return false;
         };
-        let old = std::mem::replace(&mut item.entry.expire_at, at);
+        let old = item.entry.expire_at();
+        item.entry.expire_at = stored_expiry(at);
         if old != at {
             self.unlist_expiry(old, h);
             self.list_expiry(at, h);
@@ -261,7 +323,7 @@ impl Db {
         self.items
             .iter()
             .filter(move |item| !item.entry.is_expired(now_ms))
-            .map(|item| &*item.key)
+            .map(Item::key)
     }
 
     /// One step of a `SCAN`: calls `f(key, entry)` for about `count` keys (expired ones
@@ -278,7 +340,7 @@ impl Db {
         self.index
             .scan(cursor, count.max(1), |i| {
                 if let Some(item) = items.get(i) {
-                    f(&item.key, &item.entry);
+                    f(item.key(), &item.entry);
                 }
             })
             .unwrap_or(0)
@@ -313,7 +375,7 @@ impl Db {
                 })?
             }
         };
-        self.items.get(i).map(|item| &*item.key)
+        self.items.get(i).map(Item::key)
     }
 
     /// Approximate bytes used by keys and values.
@@ -323,14 +385,23 @@ impl Db {
             + self
                 .items
                 .iter()
-                .map(|item| item.key.len() + item.entry.value.memory_usage())
+                .map(|item| {
+                    item.key.as_ref().map_or(0, ThinBytes::heap_len)
+                        + item.entry.value.memory_usage()
+                })
                 .sum::<usize>()
     }
 
-    /// Bytes the keyspace spends on `key` itself: its allocation, its place in the dense array
-    /// and its index slot (for `MEMORY USAGE`, which adds the value's own).
-    pub fn key_overhead(key: &[u8]) -> usize {
-        key.len() + std::mem::size_of::<Item>() + 2 * std::mem::size_of::<u64>()
+    /// Bytes the keyspace spends on `key` holding `value`: the key's allocation (none for a
+    /// hash, which holds its key itself and counts it in its own figure), the rest of its place
+    /// in the dense array and its index slot (for `MEMORY USAGE`, which adds the value's own).
+    pub fn key_overhead(key: &[u8], value: &Value) -> usize {
+        let own_key = match value {
+            Value::Hash(_) => 0,
+            _ => key.len(),
+        };
+        own_key + std::mem::size_of::<Item>() - std::mem::size_of::<Value>()
+            + 2 * std::mem::size_of::<u64>()
     }
 
     /// Active expiry of whole keys: deletes at most `budget` expired keys, earliest first, and
@@ -347,9 +418,7 @@ impl Db {
             }
             let items = &self.items;
             let found = self.index.find(h, |i| {
-                items
-                    .get(i)
-                    .is_some_and(|item| item.entry.expire_at == Some(at))
+                items.get(i).is_some_and(|item| item.entry.expire_at == at)
             });
             match found {
                 Some((slot, i)) => {
@@ -369,31 +438,40 @@ impl Db {
     pub fn expire_fields(&mut self, now_ms: u64, budget: usize) -> usize {
         let mut done = 0;
         while done < budget {
-            let Some(key) = self.field_expiries.pop_due(now_ms) else {
+            let Some((at, h)) = self.field_expiries.first() else {
                 break;
             };
+            if at > now_ms {
+                break;
+            }
             // Expired or not: the field index follows the value.
-            let found = self.find(&key, self.hash(&key));
+            let items = &self.items;
+            let found = self.index.find(h, |i| {
+                items.get(i).is_some_and(|item| {
+                    next_field_expiry(&item.entry.value).is_some_and(|next| next == at)
+                })
+            });
+            let Some((slot, i)) = found else {
+                // Cannot happen while the index is exact; never spin if it were not.
+                self.field_expiries.forget(at, h);
+                continue;
+            };
             let Some(Entry {
                 value: Value::Hash(hash),
                 ..
-            }) = found
-                .and_then(|(_, i)| self.items.get_mut(i))
-                .map(|item| &mut item.entry)
+            }) = self.items.get_mut(i).map(|item| &mut item.entry)
             else {
-                continue;
+                break;
             };
             let purged = hash.purge_expired(now_ms, budget - done);
+            let (empty, next) = (hash.is_empty(), hash.next_expiry());
             done += purged;
-            if hash.is_empty() {
-                // Its index entry is already gone: `take` finds no field TTLs left to unindex.
-                self.take(&key);
-            } else if let Some(next) = hash.next_expiry() {
-                self.field_expiries.requeue(key, next);
-                if purged == 0 {
-                    // Cannot happen while the index is exact; never spin if it were not.
-                    break;
-                }
+            self.note_fields(h, Some(at), next);
+            if empty {
+                self.remove_found(slot, i, h);
+            } else if purged == 0 {
+                // Cannot happen while the index is exact; never spin if it were not.
+                break;
             }
         }
         done
@@ -405,7 +483,20 @@ impl Db {
     /// reported, so that active expiry finds the hash; whole values added or removed through
     /// [`Db::put`] and [`Db::take`] are tracked by those.
     pub fn note_field_expiry(&mut self, key: &[u8], before: Option<u64>, after: Option<u64>) {
-        self.field_expiries.note(key, before, after);
+        self.note_fields(self.hash(key), before, after);
+    }
+
+    /// Moves the hash whose key hashes to `h` in the field expiry index from `before` to
+    /// `after` (either may be `None`: no field TTLs).
+    fn note_fields(&mut self, h: u32, before: Option<u64>, after: Option<u64>) {
+        if before != after {
+            if let Some(at) = before {
+                self.field_expiries.remove(at, h);
+            }
+            if let Some(at) = after {
+                self.field_expiries.add(at, h);
+            }
+        }
     }
 
     /// Number of hashes that have field TTLs.
@@ -423,7 +514,7 @@ impl Db {
         // The last item moved into `i`: repoint its slot.
         let moved_from = self.items.len();
         if let Some(moved) = self.items.get(i) {
-            let moved_h = self.hash(&moved.key);
+            let moved_h = self.hash(moved.key());
             if let Some((s, _)) = self.index.find(moved_h, |x| x == moved_from) {
                 self.index.set_position(s, i);
             }
@@ -431,9 +522,8 @@ impl Db {
         if self.items.capacity() > 64 && self.items.len() < self.items.capacity() / 4 {
             self.items.shrink_to(self.items.len() * 2);
         }
-        self.unlist_expiry(item.entry.expire_at, h);
-        self.field_expiries
-            .note(&item.key, next_field_expiry(&item.entry.value), None);
+        self.unlist_expiry(item.entry.expire_at(), h);
+        self.note_fields(h, next_field_expiry(&item.entry.value), None);
         Some(item.entry)
     }
 
@@ -442,7 +532,7 @@ impl Db {
         let Some(item) = self.items.get(i) else {
             return;
         };
-        let h = self.hash(&item.key);
+        let h = self.hash(item.key());
         if let Some((slot, _)) = self.index.find(h, |x| x == i) {
             self.remove_found(slot, i, h);
         }
@@ -685,5 +775,49 @@ mod tests {
         assert_eq!(db.field_expiry_len(), 1);
         db.clear();
         assert_eq!(db.field_expiry_len(), 0);
+    }
+
+    #[test]
+    fn a_hash_holds_its_key_through_moves_and_type_changes() {
+        assert_eq!(std::mem::size_of::<Item>(), 40);
+        let mut db = Db::new();
+        for i in 0..1000 {
+            db.set(format!("h{i}").as_bytes(), hash_with_ttls(&[]), None);
+            db.set(format!("s{i}").as_bytes(), s("v"), Some(10_000));
+        }
+        // Moved to another key, replaced by a string and by a hash again.
+        let moved = db.take(b"h1").unwrap();
+        db.put(b"moved", moved);
+        db.set(b"h2", s("now a string"), None);
+        db.set(b"s3", hash_with_ttls(&[]), Some(20_000));
+        let mut keys: Vec<Vec<u8>> = db.keys(0).map(<[u8]>::to_vec).collect();
+        keys.sort();
+        let mut want: Vec<Vec<u8>> = (0..1000)
+            .flat_map(|i| [format!("h{i}"), format!("s{i}")])
+            .filter(|k| k != "h1")
+            .chain(["moved".to_string()])
+            .map(String::into_bytes)
+            .collect();
+        want.sort();
+        assert_eq!(keys, want);
+        assert!(matches!(
+            db.get(b"moved", 0).map(|e| &e.value),
+            Some(Value::Hash(_))
+        ));
+        assert!(matches!(
+            db.get(b"h2", 0).map(|e| &e.value),
+            Some(Value::Str(_))
+        ));
+        assert_eq!(db.get(b"s3", 0).and_then(Entry::expire_at), Some(20_000));
+        assert!(db.get(b"h1", 0).is_none());
+        // Deleting half of them moves others around the dense array.
+        for i in (0..1000).step_by(2) {
+            assert!(db.remove(format!("h{i}").as_bytes(), 0) || i == 2);
+        }
+        for i in (1..1000).step_by(2).filter(|&i| i != 1) {
+            assert!(db.get(format!("h{i}").as_bytes(), 0).is_some(), "h{i}");
+        }
+        assert_eq!(db.expire_keys(15_000, 10_000), 999);
+        assert!(db.get(b"s3", 15_000).is_some());
     }
 }

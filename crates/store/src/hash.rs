@@ -16,16 +16,27 @@
 //! few hundred short entries is also about as fast as hashing. Layout:
 //!
 //! ```text
+//! key     = varint(key_len) key               the key the hash is stored under
 //! header  = varint(count << 1 | ex)          ex: "listpackex" (see below)
 //! entry   = varint(field_len << 1 | has_ttl) field
 //!           [varint(expire_at_ms)]           only when has_ttl
-//!           varint(value_len) value
+//!           value
+//! value   = 0nnnnnnn                          the integer n, 0..=127
+//!         | 10llllll bytes                    length l < 64
+//!         | 11llllll varint(len >> 6) bytes   longer: low 6 bits, then the rest
 //! ```
 //!
-//! Varints are LEB128, so a field or value of up to 63 (field) / 127 (value)
-//! bytes costs one length byte, and a field without a TTL pays nothing for
-//! the TTL feature: the flag lives in a bit of its length. An empty hash owns
-//! no allocation at all.
+//! Varints are LEB128, so a field of up to 63 bytes costs one length byte,
+//! and a field without a TTL pays nothing for the TTL feature: the flag
+//! lives in a bit of its length. A value of up to 63 bytes also costs one
+//! length byte, and a value that is the canonical decimal text of 0..=127
+//! (ages, counts, flags) is that one byte alone; it reads back as the same
+//! text, borrowed from a static table. An empty hash outside a database
+//! owns no allocation at all.
+//!
+//! The key comes first because the database stores a hash's key in it (see
+//! [`Hash::stored_key`]): for a million small hashes that saves a million
+//! allocations of a few bytes, each of which costs a whole allocator block.
 //!
 //! **Table**: used when the hash has more than `max_listpack_entries` fields
 //! or when a field or value is longer than `max_listpack_value` bytes. Each
@@ -68,6 +79,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use ahash::RandomState;
+
+use crate::index::buckets_for;
+use crate::thin::{varint, ThinBytes};
 
 /// When a compact hash must become a hash table (Redis's
 /// `hash-max-listpack-entries` and `hash-max-listpack-value`).
@@ -337,6 +351,29 @@ impl Hash {
         }
     }
 
+    /// The key this hash is stored under, empty for a hash outside a
+    /// database. The database keeps a hash's key here rather than in an
+    /// allocation of its own: in a compact hash it is the front of the one
+    /// buffer, which saves a whole allocation per key.
+    #[inline]
+    pub fn stored_key(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Compact(c) => c.key(),
+            Repr::Table(t) => &t.key,
+        }
+    }
+
+    /// Records the key this hash is stored under (see
+    /// [`Hash::stored_key`]). The database calls this when it stores the
+    /// hash; a compact hash rebuilds its buffer unless the key is unchanged.
+    pub fn set_stored_key(&mut self, key: &[u8]) {
+        match &mut self.repr {
+            Repr::Compact(c) => c.set_key(key),
+            Repr::Table(t) if *t.key != *key => t.key = key.into(),
+            Repr::Table(_) => {}
+        }
+    }
+
     /// Turns the representation into a table (converting a compact hash) and
     /// hands it over by value, leaving an empty compact hash behind.
     fn take_table(&mut self) -> Box<Table> {
@@ -354,7 +391,7 @@ impl Hash {
 /// single concrete type.
 enum AnyIter<'a> {
     Compact(CompactIter<'a>),
-    Table(std::slice::Iter<'a, Box<[u8]>>),
+    Table(std::slice::Iter<'a, ThinBytes>),
 }
 
 impl<'a> Iterator for AnyIter<'a> {
@@ -387,17 +424,25 @@ fn varint_len(v: u64) -> usize {
     bits.div_ceil(7)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+#[inline]
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
     }
-    out.push(v as u8);
+    let (bytes, n) = varint(v);
+    out.extend_from_slice(bytes.get(..n).unwrap_or_default());
 }
 
 /// Reads a varint at `*pos`, advancing it; `None` on truncated or
 /// overlong input, which callers treat as the end of the data.
+#[inline]
 fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    // One byte: lengths and counts of small hashes.
+    if let Some(&b) = buf.get(*pos).filter(|&&b| b < 0x80) {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
     let mut v = 0u64;
     let mut shift = 0u32;
     loop {
@@ -455,7 +500,8 @@ fn alloc_size(n: usize) -> usize {
 // Compact encoding
 // ---------------------------------------------------------------------------
 
-/// All fields in one exact-size buffer; see the module docs for the layout.
+/// All fields in one exact-size buffer, behind the key the hash is stored
+/// under; see the module docs for the layout.
 #[derive(Clone, Debug, Default)]
 struct Compact {
     buf: Box<[u8]>,
@@ -464,7 +510,7 @@ struct Compact {
 struct Header {
     count: usize,
     ex: bool,
-    /// Bytes the header takes; entries start here.
+    /// Where the entries start (after the stored key and the header).
     len: usize,
 }
 
@@ -498,8 +544,7 @@ impl<'a> Iterator for CompactIter<'a> {
             } else {
                 None
             };
-            let vlen = usize::try_from(read_varint(self.buf, &mut p)?).ok()?;
-            let value = take(self.buf, &mut p, vlen)?;
+            let value = read_compact_value(self.buf, &mut p)?;
             Some((field, value, ttl))
         })();
         match parsed {
@@ -522,12 +567,118 @@ impl<'a> Iterator for CompactIter<'a> {
     }
 }
 
+/// Largest value stored as a one-byte integer in a compact entry.
+const SMALL_INT_MAX: u8 = 127;
+
+/// The decimal text of 0..=127, back to back, so that a value stored as a
+/// one-byte integer can still be handed out as a borrowed `&[u8]`.
+static SMALL_INT_TEXT: [u8; 274] = small_int_text_table();
+
+const fn small_int_text_table() -> [u8; 274] {
+    let mut out = [0u8; 274];
+    let mut n = 0;
+    let mut at = 0;
+    while n <= SMALL_INT_MAX as usize {
+        if n >= 100 {
+            out[at] = b'0' + (n / 100) as u8;
+            at += 1;
+        }
+        if n >= 10 {
+            out[at] = b'0' + (n / 10 % 10) as u8;
+            at += 1;
+        }
+        out[at] = b'0' + (n % 10) as u8;
+        at += 1;
+        n += 1;
+    }
+    out
+}
+
+/// The text of `n` (at most [`SMALL_INT_MAX`]) in [`SMALL_INT_TEXT`].
+fn small_int_text(n: u8) -> &'static [u8] {
+    let n = usize::from(n);
+    let range = match n {
+        0..=9 => n..n + 1,
+        10..=99 => 10 + 2 * (n - 10)..12 + 2 * (n - 10),
+        _ => 190 + 3 * (n - 100)..193 + 3 * (n - 100),
+    };
+    SMALL_INT_TEXT.get(range).unwrap_or_default()
+}
+
+/// `value` as a one-byte integer, when it is the canonical decimal text of
+/// 0..=127 (no sign, no leading zero), so that it reads back identically.
+fn as_small_int(value: &[u8]) -> Option<u8> {
+    match value {
+        [b'0'] => Some(0),
+        [b'1'..=b'9', rest @ ..] if rest.len() <= 2 && rest.iter().all(u8::is_ascii_digit) => {
+            let n = value
+                .iter()
+                .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+            u8::try_from(n).ok().filter(|&n| n <= SMALL_INT_MAX)
+        }
+        _ => None,
+    }
+}
+
+/// Bytes a compact entry's value takes; see [`put_compact_value`].
+fn compact_value_len(value: &[u8]) -> usize {
+    if as_small_int(value).is_some() {
+        1
+    } else if value.len() < 64 {
+        1 + value.len()
+    } else {
+        1 + varint_len((value.len() >> 6) as u64) + value.len()
+    }
+}
+
+/// Writes a compact entry's value: a small integer (see [`as_small_int`]) as
+/// the one byte `0xxxxxxx`; any other value as `10llllll` (length below 64)
+/// or `11llllll varint(length >> 6)` (the low six bits of the length, then
+/// the rest), followed by its bytes.
+fn put_compact_value(out: &mut Vec<u8>, value: &[u8]) {
+    if let Some(n) = as_small_int(value) {
+        out.push(n);
+        return;
+    }
+    let len = value.len();
+    if len < 64 {
+        out.push(0x80 | len as u8);
+    } else {
+        out.push(0xc0 | (len & 0x3f) as u8);
+        put_varint(out, (len >> 6) as u64);
+    }
+    out.extend_from_slice(value);
+}
+
+/// Reads a value written by [`put_compact_value`] at `*pos`, advancing it.
+fn read_compact_value<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let b = *buf.get(*pos)?;
+    *pos += 1;
+    let len = match b {
+        0..=SMALL_INT_MAX => return Some(small_int_text(b)),
+        0x80..=0xbf => usize::from(b & 0x3f),
+        _ => {
+            let high = usize::try_from(read_varint(buf, pos)?).ok()?;
+            high.checked_mul(64)? | usize::from(b & 0x3f)
+        }
+    };
+    take(buf, pos, len)
+}
+
+/// The key at the front of a compact buffer.
+#[inline]
+fn key_of(buf: &[u8]) -> &[u8] {
+    let mut pos = 0;
+    read_varint(buf, &mut pos)
+        .and_then(|len| take(buf, &mut pos, usize::try_from(len).ok()?))
+        .unwrap_or_default()
+}
+
 fn compact_entry_len(field: &[u8], value: &[u8], ttl: Option<u64>) -> usize {
     varint_len(tagged_len(field.len(), ttl.is_some()))
         + field.len()
         + ttl.map_or(0, varint_len)
-        + varint_len(value.len() as u64)
-        + value.len()
+        + compact_value_len(value)
 }
 
 fn encode_compact_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> Vec<u8> {
@@ -537,20 +688,28 @@ fn encode_compact_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> Vec<u8>
     if let Some(at) = ttl {
         put_varint(&mut out, at);
     }
-    put_varint(&mut out, value.len() as u64);
-    out.extend_from_slice(value);
+    put_compact_value(&mut out, value);
     out
 }
 
 impl Compact {
+    /// The key the hash is stored under (empty outside a database).
+    #[inline]
+    fn key(&self) -> &[u8] {
+        key_of(&self.buf)
+    }
+
     fn header(&self) -> Header {
-        let mut len = 0;
+        let mut at = 0;
+        let key_len = read_varint(&self.buf, &mut at).and_then(|n| usize::try_from(n).ok());
+        at = key_len.map_or(0, |n| at.saturating_add(n));
+        let mut len = at;
         match read_tagged_len(&self.buf, &mut len) {
             Some((count, ex)) => Header { count, ex, len },
             None => Header {
                 count: 0,
                 ex: false,
-                len: 0,
+                len: at,
             },
         }
     }
@@ -564,6 +723,40 @@ impl Compact {
 
     fn find(&self, field: &[u8]) -> Option<CompactEntry<'_>> {
         self.iter().find(|e| e.field == field)
+    }
+
+    /// Replaces the buffer with one exact-size buffer: `key`, a header for
+    /// `count` fields and the `ex` flag, then `entries` back to back. A hash
+    /// with nothing to keep (no key, no field, no flag) owns no allocation.
+    fn rebuild(&mut self, key: &[u8], count: usize, ex: bool, entries: &[&[u8]]) {
+        if key.is_empty() && count == 0 && !ex {
+            self.buf = Box::default();
+            return;
+        }
+        let header = tagged_len(count, ex);
+        let len = varint_len(key.len() as u64)
+            + key.len()
+            + varint_len(header)
+            + entries.iter().map(|e| e.len()).sum::<usize>();
+        let mut out = Vec::with_capacity(len);
+        put_varint(&mut out, key.len() as u64);
+        out.extend_from_slice(key);
+        put_varint(&mut out, header);
+        for e in entries {
+            out.extend_from_slice(e);
+        }
+        self.buf = out.into_boxed_slice();
+    }
+
+    /// Stores the hash under `key` (see [`Hash::set_stored_key`]).
+    fn set_key(&mut self, key: &[u8]) {
+        if self.key() == key {
+            return;
+        }
+        let header = self.header();
+        let entries = std::mem::take(&mut self.buf);
+        let rest = entries.get(header.len..).unwrap_or_default();
+        self.rebuild(key, header.count, header.ex, &[rest]);
     }
 
     /// Rewrites the buffer with a new header and `range` (old coordinates,
@@ -581,24 +774,14 @@ impl Compact {
             }
             return;
         }
-        if count == 0 && !ex {
-            self.buf = Box::default();
-            return;
-        }
-        let (Some(before), Some(after)) = (
-            self.buf.get(old.len..range.start),
-            self.buf.get(range.end..),
-        ) else {
+        let buf = std::mem::take(&mut self.buf);
+        let key = key_of(&buf);
+        let (Some(before), Some(after)) = (buf.get(old.len..range.start), buf.get(range.end..))
+        else {
+            self.buf = buf;
             return;
         };
-        let header = tagged_len(count, ex);
-        let mut out =
-            Vec::with_capacity(varint_len(header) + before.len() + replacement.len() + after.len());
-        put_varint(&mut out, header);
-        out.extend_from_slice(before);
-        out.extend_from_slice(replacement);
-        out.extend_from_slice(after);
-        self.buf = out.into_boxed_slice();
+        self.rebuild(key, count, ex, &[before, replacement, after]);
     }
 
     /// HSET on a compact hash; `None` when the limits say it must become a
@@ -682,22 +865,15 @@ impl Compact {
         }
         let header = self.header();
         let count = header.count.saturating_sub(expired.len());
-        let removed_bytes: usize = expired.iter().map(|r| r.len()).sum();
-        let mut out = Vec::with_capacity(
-            varint_len(tagged_len(count, header.ex)) + self.buf.len() - header.len - removed_bytes,
-        );
-        put_varint(&mut out, tagged_len(count, header.ex));
+        let buf = std::mem::take(&mut self.buf);
+        let mut kept = Vec::with_capacity(expired.len() + 1);
         let mut kept_from = header.len;
         for r in &expired {
-            out.extend_from_slice(self.buf.get(kept_from..r.start).unwrap_or_default());
+            kept.push(buf.get(kept_from..r.start).unwrap_or_default());
             kept_from = r.end;
         }
-        out.extend_from_slice(self.buf.get(kept_from..).unwrap_or_default());
-        self.buf = if count == 0 && !header.ex {
-            Box::default()
-        } else {
-            out.into_boxed_slice()
-        };
+        kept.push(buf.get(kept_from..).unwrap_or_default());
+        self.rebuild(key_of(&buf), count, header.ex, &kept);
         expired.len()
     }
 }
@@ -757,25 +933,16 @@ fn parse_table_entry(e: &[u8]) -> Option<TableEntry<'_>> {
 
 /// One allocation per field: field, fixed-width expiry (so that re-arming a
 /// TTL is an in-place write) and value, the value's length being implied.
-fn encode_table_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> Box<[u8]> {
-    let tag = tagged_len(field.len(), ttl.is_some());
-    let len = varint_len(tag) + field.len() + if ttl.is_some() { 8 } else { 0 } + value.len();
-    let mut out = Vec::with_capacity(len);
-    put_varint(&mut out, tag);
-    out.extend_from_slice(field);
-    if let Some(at) = ttl {
-        out.extend_from_slice(&at.to_le_bytes());
-    }
-    out.extend_from_slice(value);
-    out.into_boxed_slice()
-}
-
-/// Index size for `n` fields: a power of two keeping the load at or below
-/// 4/5, where ordered linear probing still finds a field within a cache
-/// line or two.
-fn buckets_for(n: usize) -> usize {
-    let want = n.saturating_add(n / 4).saturating_add(1).max(MIN_BUCKETS);
-    want.checked_next_power_of_two().unwrap_or(want)
+/// Behind a thin pointer: the entries `Vec` takes 8 bytes a field, not 16.
+fn encode_table_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> ThinBytes {
+    let (tag, tag_len) = varint(tagged_len(field.len(), ttl.is_some()));
+    let ttl = ttl.map(u64::to_le_bytes);
+    ThinBytes::from_parts(&[
+        tag.get(..tag_len).unwrap_or_default(),
+        field,
+        ttl.as_ref().map_or(&[], |t| &t[..]),
+        value,
+    ])
 }
 
 /// A fresh index of `buckets` empty slots, with a little room for the
@@ -806,7 +973,7 @@ struct Table {
     /// The index, sorted by `h` with empty gaps; may run past `buckets`.
     slots: Vec<Slot>,
     /// The fields, densely packed (swap-remove on delete).
-    entries: Vec<Box<[u8]>>,
+    entries: Vec<ThinBytes>,
     /// `(expire_at, hash32.reverse_bits())` → number of fields with that
     /// pair. Fields that expire in the same millisecond are purged in this
     /// order; keyed by the plain hash, a mass expiry would delete them in
@@ -817,6 +984,8 @@ struct Table {
     expiries: BTreeMap<(u64, u32), u32>,
     /// Sum of `alloc_size` over `entries`, kept so memory_usage is O(1).
     entry_bytes: usize,
+    /// The key the hash is stored under (see [`Hash::stored_key`]).
+    key: Box<[u8]>,
 }
 
 impl Table {
@@ -829,12 +998,14 @@ impl Table {
             entries: Vec::with_capacity(n),
             expiries: BTreeMap::new(),
             entry_bytes: 0,
+            key: Box::default(),
         }
     }
 
     /// A table holding the fields of `c`, with room for `capacity` fields.
     fn from_compact(c: &Compact, capacity: usize) -> Table {
         let mut t = Table::with_capacity(capacity);
+        t.key = c.key().into();
         for e in c.iter() {
             let h = t.hash(e.field);
             t.insert_new(e.field, e.value, e.ttl, h);
@@ -918,8 +1089,8 @@ impl Table {
             let fresh = encode_table_entry(old.field, value, new_ttl);
             self.entry_bytes = self
                 .entry_bytes
-                .saturating_sub(alloc_size(slot.len()))
-                .saturating_add(alloc_size(fresh.len()));
+                .saturating_sub(alloc_size(slot.heap_len()))
+                .saturating_add(alloc_size(fresh.heap_len()));
             *slot = fresh;
         }
         if new_ttl.is_none() {
@@ -937,10 +1108,12 @@ impl Table {
             return false;
         };
         if (self.entries.len() + 1).saturating_mul(5) > self.buckets.saturating_mul(4) {
-            self.resize(self.buckets.saturating_mul(2));
+            self.resize(buckets_for(self.entries.len() + 1));
         }
         let entry = encode_table_entry(field, value, ttl);
-        self.entry_bytes = self.entry_bytes.saturating_add(alloc_size(entry.len()));
+        self.entry_bytes = self
+            .entry_bytes
+            .saturating_add(alloc_size(entry.heap_len()));
         if self.entries.len() == self.entries.capacity() {
             // Grow by half rather than double: this Vec is 16 bytes a field.
             self.entries.reserve_exact(self.entries.len() / 2 + 8);
@@ -1104,7 +1277,9 @@ impl Table {
             return;
         }
         let removed = self.entries.swap_remove(i);
-        self.entry_bytes = self.entry_bytes.saturating_sub(alloc_size(removed.len()));
+        self.entry_bytes = self
+            .entry_bytes
+            .saturating_sub(alloc_size(removed.heap_len()));
         // The last entry moved into `i`: repoint its slot.
         let last = self.entries.len();
         if i < last {
@@ -1146,8 +1321,8 @@ impl Table {
                 let fresh = encode_table_entry(old.field, old.value, at);
                 self.entry_bytes = self
                     .entry_bytes
-                    .saturating_sub(alloc_size(slot.len()))
-                    .saturating_add(alloc_size(fresh.len()));
+                    .saturating_sub(alloc_size(slot.heap_len()))
+                    .saturating_add(alloc_size(fresh.heap_len()));
                 *slot = fresh;
             }
         }
@@ -1258,9 +1433,10 @@ impl Table {
                 self.slots.capacity() * std::mem::size_of::<Slot>(),
             ))
             .saturating_add(alloc_size(
-                self.entries.capacity() * std::mem::size_of::<Box<[u8]>>(),
+                self.entries.capacity() * std::mem::size_of::<ThinBytes>(),
             ))
             .saturating_add(self.entry_bytes)
+            .saturating_add(alloc_size(self.key.len()))
             .saturating_add(self.expiries.len().saturating_mul(BTREE_BYTES_PER_KEY))
     }
 }
@@ -1311,7 +1487,7 @@ mod tests {
         let mut want: BTreeMap<(u64, u32), u32> = BTreeMap::new();
         let mut bytes = 0;
         for e in &t.entries {
-            bytes += alloc_size(e.len());
+            bytes += alloc_size(e.heap_len());
             let p = parse_table_entry(e).expect("parse");
             if let Some(at) = p.ttl {
                 *want
@@ -1963,5 +2139,80 @@ mod tests {
         assert_eq!(alloc_size(77), 80);
         assert_eq!(alloc_size(129), 160);
         assert_eq!(alloc_size(257), 320);
+    }
+
+    #[test]
+    fn compact_values_round_trip_including_small_integers() {
+        let wide = HashLimits {
+            max_listpack_entries: 512,
+            max_listpack_value: 20_000,
+        };
+        let long = |n: usize| vec![b'x'; n];
+        let mut values: Vec<Vec<u8>> = ["0", "1", "9", "10", "99", "100", "127"]
+            .iter()
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
+        for n in 0..=127 {
+            values.push(n.to_string().into_bytes());
+        }
+        // Not one-byte integers: too big, not canonical, signed, or not digits.
+        for v in ["128", "255", "256", "00", "007", "-1", "+1", "1a", "", " 1"] {
+            values.push(v.as_bytes().to_vec());
+        }
+        for n in [63, 64, 65, 127, 128, 4095, 4096, 8191, 8192, 16_384] {
+            values.push(long(n));
+        }
+        let mut h = Hash::new();
+        for (i, v) in values.iter().enumerate() {
+            h.set(format!("f{i}").as_bytes(), v, false, &wide);
+        }
+        assert_eq!(h.encoding(), "listpack");
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(h.get(format!("f{i}").as_bytes()), Some(&v[..]), "f{i}");
+        }
+        check(&h);
+        // A one-byte integer overwritten by a string and back, in place or not.
+        h.set(b"f3", b"abc", false, &wide);
+        h.set(b"f4", b"11", false, &wide);
+        assert_eq!(h.get(b"f3"), Some(&b"abc"[..]));
+        assert_eq!(h.get(b"f4"), Some(&b"11"[..]));
+        assert_eq!(
+            compact_entry_len(b"age", b"42", None),
+            5,
+            "field length, field, one value byte"
+        );
+    }
+
+    #[test]
+    fn the_stored_key_survives_every_change() {
+        let mut h = Hash::new();
+        h.set(b"a", b"1", false, &L);
+        h.set_stored_key(b"user:1");
+        assert_eq!(h.stored_key(), b"user:1");
+        h.set(b"b", b"two", false, &L);
+        h.set(b"a", b"one", false, &L);
+        h.set_expire_at(b"b", Some(10));
+        assert_eq!(h.purge_expired(10, 10), 1);
+        assert!(h.remove(b"a"));
+        assert!(h.is_empty());
+        assert_eq!(h.stored_key(), b"user:1", "an empty hash keeps its key");
+        h.set(b"c", b"3", false, &L);
+        h.set_stored_key(b"user:2");
+        assert_eq!(h.stored_key(), b"user:2");
+        assert_eq!(h.get(b"c"), Some(&b"3"[..]));
+        // Through conversion to a table and on.
+        for i in 0..600 {
+            h.set(format!("f{i}").as_bytes(), b"v", false, &L);
+        }
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.stored_key(), b"user:2");
+        h.set_stored_key(b"");
+        assert_eq!(h.stored_key(), b"");
+        assert_eq!(h.len(), 601);
+        // A hash without a key and without fields owns nothing.
+        let mut h = Hash::new();
+        h.set_stored_key(b"k");
+        h.set_stored_key(b"");
+        assert_eq!(h.memory_usage(), std::mem::size_of::<Hash>());
     }
 }

@@ -12,6 +12,7 @@ pub mod hash;
 pub mod index;
 pub mod ldouble;
 pub mod list;
+mod thin;
 pub mod value;
 
 pub use db::{Db, Entry, Store};
