@@ -1100,7 +1100,11 @@ fn write_value(reply: &mut Reply<'_>, value: Value, depth: usize) {
     match value {
         Value::Boolean(true) => reply.integer(1),
         Value::Integer(n) => reply.integer(n),
-        Value::Number(n) => reply.integer(n as i64),
+        // C's conversion on x86-64, as Redis does it: out of range or NaN gives i64::MIN.
+        Value::Number(n) if (-9.223372036854775808e18..9.223372036854775808e18).contains(&n) => {
+            reply.integer(n as i64)
+        }
+        Value::Number(_) => reply.integer(i64::MIN),
         Value::String(s) => reply.bulk(&s.as_bytes()),
         Value::Table(t) if depth < MAX_DEPTH => {
             if let Ok(Value::String(err)) = t.raw_get::<Value>("err") {
