@@ -1101,7 +1101,7 @@ fn write_value(reply: &mut Reply<'_>, value: Value, depth: usize) {
         Value::Boolean(true) => reply.integer(1),
         Value::Integer(n) => reply.integer(n),
         // C's conversion on x86-64, as Redis does it: out of range or NaN gives i64::MIN.
-        Value::Number(n) if (-9.223372036854775808e18..9.223372036854775808e18).contains(&n) => {
+        Value::Number(n) if (i64::MIN as f64..-(i64::MIN as f64)).contains(&n) => {
             reply.integer(n as i64)
         }
         Value::Number(_) => reply.integer(i64::MIN),
