@@ -341,8 +341,9 @@ impl Shard {
         spawn_local(async move {
             loop {
                 let started = Instant::now();
-                // A suspended script must find the keyspace as it left it.
-                let done = if shard.busy.get() {
+                // A script or step in progress must find the keyspace as it left it (a script
+                // that waits for another shard's reply holds the lock without being busy).
+                let done = if shard.busy.get() || shard.is_locked() {
                     0
                 } else {
                     shard.store.borrow_mut().active_expire(now_ms(), BUDGET)
