@@ -43,19 +43,20 @@
 //! field is one allocation holding field, optional expiry and value together
 //! (`varint(field_len << 1 | has_ttl) field [u64 LE expiry] value`), kept in
 //! a dense `Vec` so that [`Hash::nth`] (HRANDFIELD) is O(1) and iteration
-//! walks contiguous memory. Lookups go through a separate open-addressing
-//! index of 8-byte slots `(hash32, entry index)` that is kept **sorted by
-//! hash32** (ordered linear probing, without wrap-around). Keeping the index
-//! sorted is what makes HSCAN work: the cursor is a position in hash space,
-//! not in slot space, so the index may grow or shrink between calls and a
-//! field present for the whole scan is still returned (Redis gets the same
-//! guarantee from its reverse-binary cursor over power-of-two tables).
+//! walks contiguous memory. Lookups go through the keyspace's own index, an
+//! [`OrderedIndex`] of 8-byte slots `(hash32, entry index)` kept **sorted by
+//! hash32**. Keeping the index sorted is what makes HSCAN work: the cursor is
+//! a position in hash space, not in slot space, so the index may grow or
+//! shrink between calls and a field present for the whole scan is still
+//! returned (Redis gets the same guarantee from its reverse-binary cursor
+//! over power-of-two tables).
 //!
 //! # The TTL index
 //!
 //! Active expiry must find the earliest-expiring fields of a million-field
-//! hash without scanning it. The table keeps a `BTreeMap<(expire_at,
-//! hash32), count>` next to the fields. It stores the 4-byte field hash
+//! hash without scanning it. The table keeps an [`ExpiryIndex`] (a B-tree of
+//! `(expire_at, hash32)`, as the keyspace does) next to the fields. It stores
+//! the 4-byte field hash
 //! rather than the field itself so that no field is stored twice; the rare
 //! fields that share a hash32 are told apart by comparing their stored
 //! expiry. A B-tree (rather than a lazily cleaned heap) keeps the index exact,
@@ -75,12 +76,11 @@
 //! HSETEX/HGETEX with an expiry). Unlike Redis we do not reorder a
 //! listpackex by expiry; field order in a hash is unspecified anyway.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 
 use ahash::RandomState;
 
-use crate::index::buckets_for;
+use crate::index::{ExpiryIndex, OrderedIndex};
 use crate::thin::{varint, ThinBytes};
 
 /// When a compact hash must become a hash table (Redis's
@@ -109,13 +109,9 @@ impl Default for HashLimits {
 /// configured limits say.
 const COMPACT_MAX_BYTES: usize = 1 << 30;
 
-/// Entry indexes are `u32` to keep index slots at 8 bytes; `u32::MAX` marks
-/// an empty slot. Four billion fields would need well over 100 GB.
-const MAX_TABLE_FIELDS: usize = (u32::MAX - 1) as usize;
-
-/// Smallest index size; tables below this are too small to be worth
-/// shrinking further.
-const MIN_BUCKETS: usize = 8;
+/// The index's limit (its positions are `u32`). Four billion fields would
+/// need well over 100 GB.
+const MAX_TABLE_FIELDS: usize = crate::index::MAX_ENTRIES;
 
 /// A Redis hash value: field → value, each field with an optional absolute
 /// expiry in milliseconds since the Unix epoch.
@@ -882,24 +878,6 @@ impl Compact {
 // Table encoding
 // ---------------------------------------------------------------------------
 
-/// One index slot: the field's 32-bit hash and its position in `entries`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Slot {
-    h: u32,
-    idx: u32,
-}
-
-const EMPTY: Slot = Slot {
-    h: 0,
-    idx: u32::MAX,
-};
-
-impl Slot {
-    fn is_empty(self) -> bool {
-        self.idx == u32::MAX
-    }
-}
-
 /// A parsed table entry.
 struct TableEntry<'a> {
     field: &'a [u8],
@@ -945,43 +923,17 @@ fn encode_table_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> ThinBytes
     ])
 }
 
-/// A fresh index of `buckets` empty slots, with a little room for the
-/// overflow tail (the index does not wrap around, so clusters near the end
-/// spill past `buckets`).
-fn new_slots(buckets: usize) -> Vec<Slot> {
-    let mut slots = Vec::with_capacity(buckets.saturating_add(buckets / 64 + 8));
-    slots.resize(buckets, EMPTY);
-    slots
-}
-
-/// Appends to the index without `Vec`'s doubling, which would double the
-/// index's memory for the sake of a few overflow slots.
-fn push_slot(slots: &mut Vec<Slot>, slot: Slot) {
-    if slots.len() == slots.capacity() {
-        slots.reserve_exact(slots.len() / 64 + 8);
-    }
-    slots.push(slot);
-}
-
 #[derive(Clone, Debug)]
 struct Table {
     /// Per-table random seed (HashDoS); fixed for the table's life because
     /// scan cursors are hash values.
     state: RandomState,
-    /// Home-slot range: a hash maps to `h * buckets >> 32`.
-    buckets: usize,
-    /// The index, sorted by `h` with empty gaps; may run past `buckets`.
-    slots: Vec<Slot>,
+    /// The fields' hashes, in hash order, pointing into `entries` (the keyspace's index).
+    index: OrderedIndex,
     /// The fields, densely packed (swap-remove on delete).
     entries: Vec<ThinBytes>,
-    /// `(expire_at, hash32.reverse_bits())` → number of fields with that
-    /// pair. Fields that expire in the same millisecond are purged in this
-    /// order; keyed by the plain hash, a mass expiry would delete them in
-    /// index order, leaving the survivors bunched in the top of hash space,
-    /// where a shrunken index would pile them into one long cluster (every
-    /// later removal then shifting thousands of slots). Bit-reversed, the
-    /// order is by the low bits, which are spread evenly over the index.
-    expiries: BTreeMap<(u64, u32), u32>,
+    /// The fields with a TTL, earliest first.
+    expiries: ExpiryIndex,
     /// Sum of `alloc_size` over `entries`, kept so memory_usage is O(1).
     entry_bytes: usize,
     /// The key the hash is stored under (see [`Hash::stored_key`]).
@@ -990,13 +942,11 @@ struct Table {
 
 impl Table {
     fn with_capacity(n: usize) -> Table {
-        let buckets = buckets_for(n);
         Table {
             state: RandomState::new(),
-            buckets,
-            slots: new_slots(buckets),
+            index: OrderedIndex::with_capacity(n),
             entries: Vec::with_capacity(n),
-            expiries: BTreeMap::new(),
+            expiries: ExpiryIndex::default(),
             entry_bytes: 0,
             key: Box::default(),
         }
@@ -1017,37 +967,14 @@ impl Table {
         (self.state.hash_one(field) >> 32) as u32
     }
 
-    /// The first slot a hash may occupy. Monotonic in `h`, which is what
-    /// lets the index stay sorted by hash at any size.
-    fn home(&self, h: u32) -> usize {
-        ((u128::from(h) * self.buckets as u128) >> 32) as usize
+    fn entry(&self, idx: usize) -> Option<TableEntry<'_>> {
+        self.entries.get(idx).and_then(|e| parse_table_entry(e))
     }
 
-    fn entry(&self, idx: u32) -> Option<TableEntry<'_>> {
-        self.entries
-            .get(idx as usize)
-            .and_then(|e| parse_table_entry(e))
-    }
-
-    /// Walks the slots that may hold hash `h`, returning the first (slot
-    /// position, entry index) that `accept` takes.
-    fn find_slot(&self, h: u32, mut accept: impl FnMut(u32) -> bool) -> Option<(usize, u32)> {
-        let mut p = self.home(h);
-        while let Some(&s) = self.slots.get(p) {
-            // Sorted index: an empty slot or a larger hash ends the search.
-            if s.is_empty() || s.h > h {
-                return None;
-            }
-            if s.h == h && accept(s.idx) {
-                return Some((p, s.idx));
-            }
-            p += 1;
-        }
-        None
-    }
-
-    fn find(&self, field: &[u8], h: u32) -> Option<(usize, u32)> {
-        self.find_slot(h, |idx| self.entry(idx).is_some_and(|e| e.field == field))
+    /// The field's (index slot, entry position).
+    fn find(&self, field: &[u8], h: u32) -> Option<(usize, usize)> {
+        self.index
+            .find(h, |idx| self.entry(idx).is_some_and(|e| e.field == field))
     }
 
     fn get(&self, field: &[u8]) -> Option<TableEntry<'_>> {
@@ -1070,8 +997,8 @@ impl Table {
         }
     }
 
-    fn overwrite(&mut self, idx: u32, h: u32, value: &[u8], keep_ttl: bool) {
-        let Some(slot) = self.entries.get_mut(idx as usize) else {
+    fn overwrite(&mut self, idx: usize, h: u32, value: &[u8], keep_ttl: bool) {
+        let Some(slot) = self.entries.get_mut(idx) else {
             return;
         };
         let Some(old) = parse_table_entry(slot) else {
@@ -1095,7 +1022,7 @@ impl Table {
         }
         if new_ttl.is_none() {
             if let Some(at) = old_ttl {
-                self.expiry_remove(at, h);
+                self.expiries.remove(at, h);
             }
         }
     }
@@ -1104,12 +1031,7 @@ impl Table {
         if self.entries.len() >= MAX_TABLE_FIELDS {
             return false;
         }
-        let Ok(idx) = u32::try_from(self.entries.len()) else {
-            return false;
-        };
-        if (self.entries.len() + 1).saturating_mul(5) > self.buckets.saturating_mul(4) {
-            self.resize(buckets_for(self.entries.len() + 1));
-        }
+        let idx = self.entries.len();
         let entry = encode_table_entry(field, value, ttl);
         self.entry_bytes = self
             .entry_bytes
@@ -1119,131 +1041,16 @@ impl Table {
             self.entries.reserve_exact(self.entries.len() / 2 + 8);
         }
         self.entries.push(entry);
-        self.insert_slot(Slot { h, idx });
+        self.index.insert(h, idx);
         if let Some(at) = ttl {
-            self.expiry_add(at, h);
+            self.expiries.add(at, h);
         }
         true
     }
 
-    /// Inserts into the sorted index: after every slot with a hash `<= h`
-    /// in its run, shifting the rest of the run right by one.
-    fn insert_slot(&mut self, new: Slot) {
-        let mut p = self.home(new.h);
-        while self
-            .slots
-            .get(p)
-            .is_some_and(|s| !s.is_empty() && s.h <= new.h)
-        {
-            p += 1;
-        }
-        let mut q = p;
-        while self.slots.get(q).is_some_and(|s| !s.is_empty()) {
-            q += 1;
-        }
-        if q >= self.slots.len() {
-            push_slot(&mut self.slots, EMPTY);
-            q = self.slots.len() - 1;
-        }
-        // Here p <= q < len and slots[q] is empty.
-        if p < q {
-            self.slots.copy_within(p..q, p + 1);
-        }
-        if let Some(s) = self.slots.get_mut(p) {
-            *s = new;
-        }
-    }
-
-    /// Deletes slot `pos` with backward-shift deletion, so no tombstones
-    /// are needed and the index stays sorted and gap-free within runs.
-    fn remove_slot(&mut self, pos: usize) {
-        let mut i = pos;
-        loop {
-            let next = i + 1;
-            let moved = match self.slots.get(next) {
-                Some(&s) if !s.is_empty() && self.home(s.h) <= i => s,
-                _ => break,
-            };
-            if let Some(d) = self.slots.get_mut(i) {
-                *d = moved;
-            }
-            i = next;
-        }
-        if let Some(d) = self.slots.get_mut(i) {
-            *d = EMPTY;
-        }
-        while self.slots.len() > self.buckets && self.slots.last().is_some_and(|s| s.is_empty()) {
-            self.slots.pop();
-        }
-    }
-
-    /// Rebuilds the index for a new size. The old index is already sorted
-    /// by hash and `home` is monotonic, so one pass placing each slot at its
-    /// home or just after the previous one rebuilds a valid index.
-    fn resize(&mut self, buckets: usize) {
-        let buckets = buckets.max(MIN_BUCKETS);
-        if buckets < self.buckets {
-            self.shrink_index(buckets);
-            return;
-        }
-        let old = std::mem::take(&mut self.slots);
-        self.buckets = buckets;
-        let mut slots = new_slots(self.buckets);
-        let mut next_free = 0usize;
-        for s in old.into_iter().filter(|s| !s.is_empty()) {
-            let pos = self.home(s.h).max(next_free);
-            match slots.get_mut(pos) {
-                Some(d) => *d = s,
-                None => {
-                    while slots.len() < pos {
-                        push_slot(&mut slots, EMPTY);
-                    }
-                    push_slot(&mut slots, s);
-                }
-            }
-            next_free = pos + 1;
-        }
-        self.slots = slots;
-    }
-
-    /// Shrinks the index within its own allocation, then gives the tail
-    /// back. With fewer buckets every slot's new position is at or before
-    /// its old one (homes only move left and the old positions are strictly
-    /// increasing), so one forward pass can move slots down without
-    /// overwriting any it has yet to read. Besides avoiding a second copy of
-    /// the index at peak, this avoids asking the allocator for a fresh
-    /// multi-megabyte block right after a purge freed many small ones, which
-    /// glibc answers with a long `malloc_consolidate` (~80 ms measured on a
-    /// 1M-field purge).
-    fn shrink_index(&mut self, buckets: usize) {
-        self.buckets = buckets;
-        let mut next_free = 0usize;
-        for read in 0..self.slots.len() {
-            let Some(&s) = self.slots.get(read) else {
-                break;
-            };
-            if s.is_empty() {
-                continue;
-            }
-            let pos = self.home(s.h).max(next_free);
-            if let Some(old) = self.slots.get_mut(read) {
-                *old = EMPTY;
-            }
-            if let Some(new) = self.slots.get_mut(pos) {
-                *new = s;
-            }
-            next_free = pos + 1;
-        }
-        self.slots.truncate(buckets.max(next_free));
-        self.slots
-            .shrink_to(buckets.saturating_add(buckets / 64 + 8));
-    }
-
     fn maybe_shrink(&mut self) {
         let len = self.entries.len();
-        if self.buckets > MIN_BUCKETS && len.saturating_mul(8) < self.buckets {
-            self.resize(buckets_for(len));
-        }
+        self.index.shrink_if_sparse();
         if self.entries.capacity() > len.saturating_mul(2).saturating_add(16) {
             self.entries.shrink_to(len + len / 4 + 8);
         }
@@ -1260,36 +1067,31 @@ impl Table {
         }
     }
 
-    fn remove_at(&mut self, pos: usize, idx: u32, h: u32) {
+    fn remove_at(&mut self, pos: usize, idx: usize, h: u32) {
         self.unlink(pos, idx, h);
         self.maybe_shrink();
     }
 
     /// [`Table::remove_at`] without giving memory back, for purges that remove many fields in
     /// a row and shrink once at the end.
-    fn unlink(&mut self, pos: usize, idx: u32, h: u32) {
+    fn unlink(&mut self, pos: usize, idx: usize, h: u32) {
         if let Some(at) = self.entry(idx).and_then(|e| e.ttl) {
-            self.expiry_remove(at, h);
+            self.expiries.remove(at, h);
         }
-        self.remove_slot(pos);
-        let i = idx as usize;
-        if i >= self.entries.len() {
+        self.index.remove_keeping_size(pos);
+        if idx >= self.entries.len() {
             return;
         }
-        let removed = self.entries.swap_remove(i);
+        let removed = self.entries.swap_remove(idx);
         self.entry_bytes = self
             .entry_bytes
             .saturating_sub(alloc_size(removed.heap_len()));
-        // The last entry moved into `i`: repoint its slot.
+        // The last entry moved into `idx`: repoint its slot.
         let last = self.entries.len();
-        if i < last {
-            let moved_h = self.entry(idx).map(|e| self.hash(e.field));
-            if let Some(mh) = moved_h {
-                let old_idx = last as u32;
-                if let Some((p, _)) = self.find_slot(mh, |x| x == old_idx) {
-                    if let Some(s) = self.slots.get_mut(p) {
-                        s.idx = idx;
-                    }
+        if idx < last {
+            if let Some(mh) = self.entry(idx).map(|e| self.hash(e.field)) {
+                if let Some((p, _)) = self.index.find(mh, |x| x == last) {
+                    self.index.set_position(p, idx);
                 }
             }
         }
@@ -1300,7 +1102,7 @@ impl Table {
         let Some((_, idx)) = self.find(field, h) else {
             return false;
         };
-        let Some(slot) = self.entries.get_mut(idx as usize) else {
+        let Some(slot) = self.entries.get_mut(idx) else {
             return false;
         };
         let Some(old) = parse_table_entry(slot) else {
@@ -1327,47 +1129,32 @@ impl Table {
             }
         }
         if let Some(old_at) = old_ttl {
-            self.expiry_remove(old_at, h);
+            self.expiries.remove(old_at, h);
         }
         if let Some(new_at) = at {
-            self.expiry_add(new_at, h);
+            self.expiries.add(new_at, h);
         }
         true
     }
 
-    fn expiry_add(&mut self, at: u64, h: u32) {
-        let n = self.expiries.entry((at, h.reverse_bits())).or_insert(0);
-        *n = n.saturating_add(1);
-    }
-
-    fn expiry_remove(&mut self, at: u64, h: u32) {
-        let key = (at, h.reverse_bits());
-        if let Some(n) = self.expiries.get_mut(&key) {
-            if *n > 1 {
-                *n -= 1;
-            } else {
-                self.expiries.remove(&key);
-            }
-        }
-    }
-
     fn next_expiry(&self) -> Option<u64> {
-        self.expiries.keys().next().map(|&(at, _)| at)
+        self.expiries.first().map(|(at, _)| at)
     }
 
     fn purge_expired(&mut self, now_ms: u64, budget: usize) -> usize {
         let mut removed = 0;
         while removed < budget {
-            let Some(&(at, reversed)) = self.expiries.keys().next() else {
+            let Some((at, h)) = self.expiries.first() else {
                 break;
             };
-            let h = reversed.reverse_bits();
             if at > now_ms {
                 break;
             }
             // Among fields sharing this hash32, the one(s) indexed under
             // this expiry are the ones to delete.
-            let found = self.find_slot(h, |idx| self.entry(idx).is_some_and(|e| e.ttl == Some(at)));
+            let found = self
+                .index
+                .find(h, |idx| self.entry(idx).is_some_and(|e| e.ttl == Some(at)));
             match found {
                 Some((pos, idx)) => {
                     self.unlink(pos, idx, h);
@@ -1376,7 +1163,7 @@ impl Table {
                 None => {
                     // Index and fields disagree (a bug elsewhere): drop the
                     // stale key so active expiry cannot spin on it.
-                    self.expiries.remove(&(at, reversed));
+                    self.expiries.forget(at, h);
                 }
             }
         }
@@ -1399,29 +1186,14 @@ impl Table {
     /// never between two equal hashes (the next cursor must exclude all of
     /// what was reported, or equal hashes could repeat forever).
     fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8], Option<u64>)) -> u64 {
-        let Ok(from) = u32::try_from(cursor) else {
-            return 0;
-        };
-        let want = count.max(1);
-        let mut reported = 0usize;
-        let mut last_h = None;
-        let mut p = self.home(from);
-        while let Some(&s) = self.slots.get(p) {
-            p += 1;
-            if s.is_empty() || s.h < from {
-                continue;
-            }
-            if reported >= want && last_h != Some(s.h) {
-                // Nonzero: it exceeds the hash of something already reported.
-                return u64::from(s.h);
-            }
-            if let Some(e) = self.entry(s.idx) {
-                f(e.field, e.value, e.ttl);
-            }
-            reported += 1;
-            last_h = Some(s.h);
-        }
-        0
+        // A cursor that continues is nonzero: it exceeds the hash of something reported.
+        self.index
+            .scan(cursor, count.max(1), |idx| {
+                if let Some(e) = self.entry(idx) {
+                    f(e.field, e.value, e.ttl);
+                }
+            })
+            .unwrap_or(0)
     }
 
     fn memory_usage(&self) -> usize {
@@ -1429,9 +1201,7 @@ impl Table {
         // leaves holding 11 keys, about two-thirds full, plus inner nodes.
         const BTREE_BYTES_PER_KEY: usize = 40;
         alloc_size(std::mem::size_of::<Table>())
-            .saturating_add(alloc_size(
-                self.slots.capacity() * std::mem::size_of::<Slot>(),
-            ))
+            .saturating_add(alloc_size(self.index.heap_bytes()))
             .saturating_add(alloc_size(
                 self.entries.capacity() * std::mem::size_of::<ThinBytes>(),
             ))
@@ -1445,7 +1215,7 @@ impl Table {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::collections::{BTreeMap, HashMap};
 
     const L: HashLimits = HashLimits {
         max_listpack_entries: 512,
@@ -1461,27 +1231,12 @@ mod tests {
 
     /// Checks every structural invariant of a table.
     fn check_table(t: &Table) {
-        assert!(t.slots.len() >= t.buckets);
-        let mut prev: Option<u32> = None;
         let mut seen = vec![false; t.entries.len()];
-        for (pos, s) in t.slots.iter().enumerate() {
-            if s.is_empty() {
-                continue;
-            }
-            if let Some(p) = prev {
-                assert!(p <= s.h, "index not sorted at {pos}");
-            }
-            prev = Some(s.h);
-            let home = t.home(s.h);
-            assert!(home <= pos, "slot before its home");
-            for q in home..pos {
-                assert!(!t.slots[q].is_empty(), "gap between home and slot");
-            }
-            let i = s.idx as usize;
+        for (h, i) in t.index.assert_valid() {
             assert!(!seen[i], "entry indexed twice");
             seen[i] = true;
             let e = parse_table_entry(&t.entries[i]).expect("parse");
-            assert_eq!(t.hash(e.field), s.h, "slot hash mismatch");
+            assert_eq!(t.hash(e.field), h, "slot hash mismatch");
         }
         assert!(seen.iter().all(|&b| b), "entry not indexed");
         let mut want: BTreeMap<(u64, u32), u32> = BTreeMap::new();
@@ -1490,12 +1245,10 @@ mod tests {
             bytes += alloc_size(e.heap_len());
             let p = parse_table_entry(e).expect("parse");
             if let Some(at) = p.ttl {
-                *want
-                    .entry((at, t.hash(p.field).reverse_bits()))
-                    .or_insert(0) += 1;
+                *want.entry((at, t.hash(p.field))).or_insert(0) += 1;
             }
         }
-        assert_eq!(want, t.expiries, "expiry index out of sync");
+        assert_eq!(want, t.expiries.records(), "expiry index out of sync");
         assert_eq!(bytes, t.entry_bytes);
     }
 
@@ -1608,7 +1361,7 @@ mod tests {
         }
         assert!(h.is_empty());
         check(&h);
-        assert!(table_of(&h).buckets <= 16);
+        assert!(table_of(&h).index.buckets() <= 16);
         assert_eq!(h.encoding(), "hashtable", "no conversion back");
     }
 

@@ -65,6 +65,18 @@ impl OrderedIndex {
         OrderedIndex::default()
     }
 
+    /// An empty index sized for `n` entries, so that filling it does not resize it.
+    pub fn with_capacity(n: usize) -> OrderedIndex {
+        let buckets = buckets_for(n);
+        let mut slots = Vec::with_capacity(buckets + buckets / 64 + 8);
+        slots.resize(buckets, EMPTY);
+        OrderedIndex {
+            buckets,
+            slots,
+            len: 0,
+        }
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.len
@@ -134,9 +146,19 @@ impl OrderedIndex {
         self.len += 1;
     }
 
-    /// Removes the entry in slot `slot` (from [`OrderedIndex::find`]). Following slots that sit
-    /// past their home move back by one, so runs stay gap-free without tombstones.
+    /// Removes the entry in slot `slot` (from [`OrderedIndex::find`]), and shrinks the index
+    /// once it is mostly empty.
     pub fn remove(&mut self, slot: usize) {
+        self.remove_keeping_size(slot);
+        self.shrink_if_sparse();
+    }
+
+    /// [`OrderedIndex::remove`] without shrinking, for callers that remove many entries in a
+    /// row (a mass expiry) and call [`OrderedIndex::shrink_if_sparse`] once at the end: each
+    /// shrink rebuilds the index, and doing it at every halving in one burst adds up to long
+    /// stalls. Following slots that sit past their home move back by one, so runs stay
+    /// gap-free without tombstones.
+    pub fn remove_keeping_size(&mut self, slot: usize) {
         if self.slots.get(slot).is_none_or(|s| s.is_empty()) {
             return;
         }
@@ -153,8 +175,12 @@ impl OrderedIndex {
         while self.slots.len() > self.buckets && self.slots.last().is_some_and(|s| s.is_empty()) {
             self.slots.pop();
         }
+    }
+
+    /// Shrinks the index if fewer than one home slot in eight is used.
+    pub fn shrink_if_sparse(&mut self) {
         if self.buckets > MIN_BUCKETS && self.len.saturating_mul(8) < self.buckets {
-            self.resize(buckets_for(self.len));
+            self.shrink(buckets_for(self.len));
         }
     }
 
@@ -185,7 +211,64 @@ impl OrderedIndex {
         None
     }
 
-    /// Rebuilds the slots for `buckets` home slots. The old slots are already in hash order and
+    /// Shrinks the index to `buckets` home slots within its own allocation, then gives the
+    /// tail back. With fewer buckets every slot's new position is at or before its old one
+    /// (homes only move left and the old positions are strictly increasing), so one forward
+    /// pass can move slots down without overwriting any it has yet to read. Besides avoiding a
+    /// second copy of the index at peak, this avoids asking the allocator for a fresh
+    /// multi-megabyte block right after a purge freed many small ones, which glibc answers with
+    /// a long `malloc_consolidate` (~80 ms measured after a 1M-field purge).
+    fn shrink(&mut self, buckets: usize) {
+        self.buckets = buckets;
+        let mut next_free = 0usize;
+        for read in 0..self.slots.len() {
+            let s = self.slots[read];
+            if s.is_empty() {
+                continue;
+            }
+            let p = self.home(s.h).max(next_free);
+            self.slots[read] = EMPTY;
+            self.slots[p] = s;
+            next_free = p + 1;
+        }
+        self.slots.truncate(buckets.max(next_free));
+        self.slots
+            .shrink_to(buckets.saturating_add(buckets / 64 + 8));
+    }
+
+    /// Home slots (tests).
+    #[cfg(test)]
+    pub(crate) fn buckets(&self) -> usize {
+        self.buckets
+    }
+
+    /// Checks the index's invariants (sorted runs, every slot at or after its home with no gap
+    /// in between, the count) and returns the `(hash, position)` pairs it holds, in slot order.
+    #[cfg(test)]
+    pub(crate) fn assert_valid(&self) -> Vec<(u32, usize)> {
+        assert!(self.slots.len() >= self.buckets);
+        let mut prev: Option<u32> = None;
+        let mut positions = Vec::new();
+        for (pos, s) in self.slots.iter().enumerate() {
+            if s.is_empty() {
+                continue;
+            }
+            if let Some(p) = prev {
+                assert!(p <= s.h, "index not sorted at {pos}");
+            }
+            prev = Some(s.h);
+            let home = self.home(s.h);
+            assert!(home <= pos, "slot before its home");
+            for q in home..pos {
+                assert!(!self.slots[q].is_empty(), "gap between home and slot");
+            }
+            positions.push((s.h, s.idx as usize));
+        }
+        assert_eq!(positions.len(), self.len);
+        positions
+    }
+
+    /// Grows the slots to `buckets` home slots. The old slots are already in hash order and
     /// `home` is monotonic, so placing each at its home or right after the previous one (in one
     /// pass) gives a valid index.
     fn resize(&mut self, buckets: usize) {
@@ -206,7 +289,13 @@ impl OrderedIndex {
     }
 }
 
-/// Entries with an expiry, ordered by `(expire_at, hash)`, earliest first.
+/// Entries with an expiry, ordered by `(expire_at, bit-reversed hash)`, earliest first.
+///
+/// Entries that expire in the same millisecond come out in the order of their hashes' low bits,
+/// which are spread evenly over an [`OrderedIndex`]. In plain hash order a mass expiry would
+/// delete them index position by position, leaving the survivors bunched at the top of hash
+/// space, where a shrunken index would pile them into one long cluster (every later removal
+/// then shifting thousands of slots).
 ///
 /// It stores the entry's 32-bit hash rather than its name, so that nothing is stored twice: the
 /// [`OrderedIndex`] resolves the hash to the few entries that share it, and the one whose
@@ -232,13 +321,13 @@ impl ExpiryIndex {
 
     /// Lists an entry with hash `h` expiring at `at`.
     pub fn add(&mut self, at: u64, h: u32) {
-        *self.tree.entry((at, h)).or_insert(0) += 1;
+        *self.tree.entry((at, h.reverse_bits())).or_insert(0) += 1;
         self.len += 1;
     }
 
     /// Unlists one entry with hash `h` expiring at `at`, if listed.
     pub fn remove(&mut self, at: u64, h: u32) {
-        if let TreeEntry::Occupied(mut record) = self.tree.entry((at, h)) {
+        if let TreeEntry::Occupied(mut record) = self.tree.entry((at, h.reverse_bits())) {
             if *record.get() > 1 {
                 *record.get_mut() -= 1;
             } else {
@@ -250,13 +339,15 @@ impl ExpiryIndex {
 
     /// The earliest `(expire_at, hash)` listed.
     pub fn first(&self) -> Option<(u64, u32)> {
-        self.tree.first_key_value().map(|(&key, _)| key)
+        self.tree
+            .first_key_value()
+            .map(|(&(at, reversed), _)| (at, reversed.reverse_bits()))
     }
 
     /// Drops every record of `(at, h)`: for a record no entry matches (which only a caller that
     /// changed an expiry behind the index's back can cause), so that expiry cannot spin on it.
     pub fn forget(&mut self, at: u64, h: u32) {
-        if let Some(count) = self.tree.remove(&(at, h)) {
+        if let Some(count) = self.tree.remove(&(at, h.reverse_bits())) {
             self.len -= count as usize;
         }
     }
@@ -264,6 +355,15 @@ impl ExpiryIndex {
     /// Unlists everything.
     pub fn clear(&mut self) {
         *self = ExpiryIndex::default();
+    }
+
+    /// Every `(expire_at, hash)` listed, with how many entries share it (tests).
+    #[cfg(test)]
+    pub(crate) fn records(&self) -> BTreeMap<(u64, u32), u32> {
+        self.tree
+            .iter()
+            .map(|(&(at, reversed), &n)| ((at, reversed.reverse_bits()), n))
+            .collect()
     }
 }
 
