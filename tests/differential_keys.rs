@@ -17,7 +17,7 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use crate::differential::{compare, random_scripts, script, with_both};
+use crate::differential::{compare, pick, random_scripts, script, with_both, with_options};
 
 /// The reply as compared: see the module docs.
 fn normalize(cmd: &[String], reply: String) -> String {
@@ -376,10 +376,6 @@ const KEYS: [&str; 9] = ["a", "b", "c", "n", "l", "m", "{t}x", "{t}y", "{t}z"];
 /// Keys for commands that need all their keys on one shard.
 const TAGGED: [&str; 3] = ["{t}x", "{t}y", "{t}z"];
 
-fn pick(rng: &mut StdRng, from: &[&str]) -> String {
-    from[rng.random_range(0..from.len())].to_owned()
-}
-
 fn value(rng: &mut StdRng) -> String {
     match rng.random_range(0..7) {
         0 => rng.random_range(-20i64..20).to_string(),
@@ -390,19 +386,6 @@ fn value(rng: &mut StdRng) -> String {
         5 => "9223372036854775807".to_owned(),
         _ => "x".repeat(rng.random_range(40..50)),
     }
-}
-
-/// `cmd` followed by up to `most` options drawn from `options` (each one or more words).
-fn with_options(
-    rng: &mut StdRng,
-    mut cmd: Vec<String>,
-    options: &[&str],
-    most: usize,
-) -> Vec<String> {
-    for _ in 0..rng.random_range(0..=most) {
-        cmd.extend(pick(rng, options).split(' ').map(str::to_owned));
-    }
-    cmd
 }
 
 fn index(rng: &mut StdRng) -> String {

