@@ -22,7 +22,9 @@ use shardis_resp::{scan, Protocol, Reply, Span};
 
 use crate::client::Client;
 use crate::connection::{self, Flow};
-use crate::shard::{now_ms, Call, Control, RemoteBatch, Replies, RequestBody, ResponseBody, Shard};
+use crate::shard::{
+    now_ms, Call, Control, RemoteBatch, Replies, RequestBody, ResponseBody, Shard, UNANSWERED,
+};
 use crate::step::Keys;
 use shardis_store::Store;
 
@@ -479,11 +481,7 @@ impl Plan {
         }
         let mut answers = Vec::with_capacity(shards.len());
         for (to, slot) in waiting {
-            let replies = match slot.wait().await {
-                ResponseBody::Exec(replies) => replies,
-                _ => Replies::default(),
-            };
-            answers.push((to, replies));
+            answers.push((to, slot.wait().await.into_replies()));
         }
         answers.extend(local);
         // Back in the order of `shards` (and so of `parts`).
@@ -502,10 +500,7 @@ impl Plan {
             }
         }
         for (group, slot) in waiting {
-            self.groups[group].replies = match slot.wait().await {
-                ResponseBody::Exec(replies) => replies,
-                _ => Replies::default(),
-            };
+            self.groups[group].replies = slot.wait().await.into_replies();
         }
     }
 
@@ -516,13 +511,7 @@ impl Plan {
             match *slot {
                 Slot::Local { start, end } => assembled.extend_from_slice(&out[start..end]),
                 Slot::Remote { group, index } => {
-                    let reply = self.groups[group].replies.get(index);
-                    if reply.is_empty() {
-                        // The shard could not be reached; still answer, in order.
-                        assembled.extend_from_slice(b"-ERR a shard did not answer\r\n");
-                    } else {
-                        assembled.extend_from_slice(reply);
-                    }
+                    assembled.extend_from_slice(self.groups[group].replies.reply(index));
                 }
             }
         }
@@ -566,8 +555,7 @@ fn error(out: &mut Vec<u8>, proto: Protocol, err: CmdError) {
 /// Combines the per-shard replies of a multi-shard command.
 fn merge_replies(merge: Merge, parts: &[&[u8]], order: &[usize], reply: &mut Reply<'_>) {
     if parts.iter().any(|p| p.is_empty()) {
-        // A shard could not be reached (only possible while the server stops).
-        reply.error("ERR a shard did not answer");
+        reply.raw(UNANSWERED);
         return;
     }
     if let Some(err) = parts.iter().find(|p| scan::is_error(p)) {

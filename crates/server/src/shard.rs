@@ -89,11 +89,33 @@ pub struct Replies {
 }
 
 impl Replies {
-    /// The reply to command `i`.
+    /// The reply to command `i`; empty if the shard did not answer.
     pub fn get(&self, i: usize) -> &[u8] {
         let start = i.checked_sub(1).and_then(|j| self.ends.get(j)).copied();
         let end = self.ends.get(i).copied().unwrap_or(0);
         self.data.get(start.unwrap_or(0)..end).unwrap_or_default()
+    }
+
+    /// The reply to command `i`, or an error saying that the shard did not answer (it is gone:
+    /// only possible while the server stops), so that the client is still answered in order.
+    pub fn reply(&self, i: usize) -> &[u8] {
+        match self.get(i) {
+            [] => UNANSWERED,
+            reply => reply,
+        }
+    }
+}
+
+/// The reply for a command whose shard did not answer.
+pub const UNANSWERED: &[u8] = b"-ERR a shard did not answer\r\n";
+
+impl ResponseBody {
+    /// The replies of an `Exec` response; none (every one unanswered) for anything else.
+    pub fn into_replies(self) -> Replies {
+        match self {
+            ResponseBody::Exec(replies) => replies,
+            _ => Replies::default(),
+        }
     }
 }
 
@@ -560,15 +582,8 @@ impl Shard {
             proto: Protocol::Resp2,
         };
         batch.push(call, remote.args.iter().map(Vec::as_slice));
-        match self
-            .send(remote.shard, RequestBody::Exec(batch))
-            .await
-            .wait()
-            .await
-        {
-            ResponseBody::Exec(replies) => replies.get(0).to_vec(),
-            _ => b"-ERR a shard did not answer\r\n".to_vec(),
-        }
+        let replies = self.send(remote.shard, RequestBody::Exec(batch)).await;
+        replies.wait().await.into_replies().reply(0).to_vec()
     }
 
     /// Sends `body` to shard `to`; the returned slot is filled with the response.

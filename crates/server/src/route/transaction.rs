@@ -25,7 +25,7 @@ use shardis_resp::{scan, Reply, Span};
 use super::Plan;
 use crate::client::Client;
 use crate::connection::{self, Flow};
-use crate::shard::{Call, RemoteBatch, Replies, RequestBody, ResponseBody};
+use crate::shard::{Call, RemoteBatch, Replies, RequestBody};
 
 /// A transaction being queued.
 #[derive(Default)]
@@ -258,12 +258,7 @@ impl Plan {
         let mut reply = Reply::new(out, proto);
         reply.array(tx.queued.len());
         for i in 0..tx.queued.len() {
-            let one = replies.get(i);
-            if one.is_empty() {
-                reply.error("ERR a shard did not answer");
-            } else {
-                reply.raw(one);
-            }
+            reply.raw(replies.reply(i));
         }
     }
 
@@ -361,10 +356,7 @@ impl Plan {
         let mut batch = RemoteBatch::default();
         batch.step = Some(step);
         batch.push(call, args.iter());
-        match self.run_on(owner, batch).await.get(0) {
-            [] => Reply::new(out, call.proto).error("ERR a shard did not answer"),
-            reply => out.extend_from_slice(reply),
-        }
+        out.extend_from_slice(self.run_on(owner, batch).await.reply(0));
     }
 
     /// Runs `batch` on `target`: here, directly (after any other step holding this shard, unless
@@ -376,15 +368,7 @@ impl Plan {
             }
             return self.shard.run_batch(&batch).await;
         }
-        match self
-            .shard
-            .send(target, RequestBody::Exec(batch))
-            .await
-            .wait()
-            .await
-        {
-            ResponseBody::Exec(replies) => replies,
-            _ => Replies::default(),
-        }
+        let replies = self.shard.send(target, RequestBody::Exec(batch)).await;
+        replies.wait().await.into_replies()
     }
 }
