@@ -181,7 +181,7 @@ thread_local! {
     /// The `redis.call` context of the slice running now (see [`with_caller`]).
     static CALLER: Cell<*mut Caller<'static, 'static>> = const { Cell::new(ptr::null_mut()) };
     /// A script that has yielded and waits for [`resume`].
-    static SUSPENDED: RefCell<Option<Box<Script>>> = const { RefCell::new(None) };
+    static SUSPENDED: RefCell<Option<Script>> = const { RefCell::new(None) };
     /// Set by [`kill`] for the suspended script.
     static KILLED: Cell<bool> = const { Cell::new(false) };
     /// Set by [`reach_next_script`] for the next script to start.
@@ -323,7 +323,8 @@ impl Engine {
             },
             _ => Ok(err),
         })?;
-        let sha1hex = lua.create_function(|_, s: mlua::String| Ok(sha1(&s.as_bytes())))?;
+        let sha1hex =
+            lua.create_function(|lua, s: mlua::String| lua.create_string(sha1(&s.as_bytes())))?;
         let log = lua.create_function(|_, args: Variadic<Value>| {
             if args.len() < 2 {
                 return Err(mlua::Error::runtime(
@@ -469,8 +470,15 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, CmdError>) -> Result<
 }
 
 /// The SHA1 of `bytes` in lower-case hex, as `redis.sha1hex` and the script cache use it.
-fn sha1(bytes: &[u8]) -> String {
-    sha1_smol::Sha1::from(bytes).digest().to_string()
+fn sha1(bytes: &[u8]) -> [u8; 40] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 40];
+    let digest = sha1_smol::Sha1::from(bytes).digest().bytes();
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 15)];
+    }
+    hex
 }
 
 /// The script cache's key for a SHA1 in hex (any case; only 40-byte names can match).
@@ -524,7 +532,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
                 .flatten();
             (sha, found.ok_or(CmdError::NoScript)?)
         } else {
-            let sha = sha_key(sha1(args.get(1)).as_bytes());
+            let sha = sha1(args.get(1));
             (sha, engine.compile(sha, args.get(1))?)
         };
         engine.reach(reach).map_err(lua_err)?;
@@ -569,7 +577,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
             && ctx.shards > 1
             && usize::from(even_owner(usize::from(key_slot(key)), ctx.shards)) != ctx.shard;
     }
-    let script = Box::new(Script {
+    let script = Script {
         thread,
         co,
         sha,
@@ -582,7 +590,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         started: Instant::now(),
         threshold: ctx.settings.busy_reply_threshold,
         bufs,
-    });
+    };
     run_slice(ctx, script, &lua, Some(f)).map(drop)
 }
 
@@ -599,7 +607,7 @@ const FAILED: i64 = 2;
 /// answering in `ctx.reply`, or yields, parking it in [`SUSPENDED`]. Returns whether it ended.
 fn run_slice(
     ctx: &mut Ctx<'_>,
-    mut script: Box<Script>,
+    mut script: Script,
     lua: &Lua,
     start: Option<Function>,
 ) -> Result<bool, CmdError> {
@@ -703,8 +711,8 @@ fn run_slice(
 }
 
 /// Ends a run: its buffers are kept for the next, and its coroutine too if it ended normally.
-fn finish(script: Box<Script>, reusable: bool) {
-    let Script { thread, bufs, .. } = *script;
+fn finish(script: Script, reusable: bool) {
+    let Script { thread, bufs, .. } = script;
     SPARE.with(|spare| *spare.borrow_mut() = bufs);
     if reusable {
         ENGINE.with(|cell| {
@@ -824,7 +832,7 @@ pub enum Kill {
 /// `SCRIPT KILL` on this shard: marks the suspended script to be ended, unless it has already
 /// written (`force`, for shutdown, ends it anyway).
 pub fn kill(force: bool) -> Kill {
-    SUSPENDED.with(|s| match s.borrow().as_deref() {
+    SUSPENDED.with(|s| match s.borrow().as_ref() {
         None => Kill::NotBusy,
         Some(script) if script.wrote && !force => Kill::Unkillable,
         Some(_) => {
@@ -1143,12 +1151,8 @@ pub fn script(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
             return Err(arity_error());
         }
         let sha = sha1(args.get(2));
-        with_engine(|engine| {
-            engine
-                .compile(sha_key(sha.as_bytes()), args.get(2))
-                .map(drop)
-        })?;
-        ctx.reply.bulk(sha.as_bytes());
+        with_engine(|engine| engine.compile(sha, args.get(2)).map(drop))?;
+        ctx.reply.bulk(&sha);
     } else if sub.eq_ignore_ascii_case(b"exists") {
         if args.len() < 3 {
             return Err(arity_error());
@@ -1191,6 +1195,11 @@ mod tests {
     use crate::slots::SlotMap;
     use crate::Settings;
     use shardis_store::Store;
+
+    /// The SHA1 of `bytes` in hex, as text.
+    fn hex_text(bytes: &[u8]) -> String {
+        String::from_utf8(sha1(bytes).to_vec()).unwrap()
+    }
 
     /// Runs `handler` with `line` as its arguments on shard `shard` of `shards`.
     fn run_on(store: &mut Store, shard: usize, shards: usize, line: &[&str]) -> String {
@@ -1309,7 +1318,7 @@ mod tests {
             }
         });
         assert_eq!(outcome, Some(Kill::Killed));
-        let sha = sha1(forever.as_bytes());
+        let sha = hex_text(forever.as_bytes());
         assert_eq!(
             reply,
             format!(
@@ -1418,7 +1427,7 @@ mod tests {
     fn script_cache_loads_runs_and_flushes() {
         let mut store = Store::new(1);
         let run = |store: &mut Store, line: &[&str]| run_on(store, 0, 1, line);
-        let sha = sha1(b"return ARGV[1]");
+        let sha = hex_text(b"return ARGV[1]");
         assert_eq!(
             run(&mut store, &["SCRIPT", "LOAD", "return ARGV[1]"]),
             format!("$40\r\n{sha}\r\n")
