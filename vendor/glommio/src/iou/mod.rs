@@ -92,6 +92,9 @@ bitflags::bitflags! {
         const CQSIZE    = 1 << 3;
         const CLAMP     = 1 << 4;
         const ATTACH_WQ = 1 << 5;
+        /// Shardis: run completions' task work at the next syscall instead of interrupting
+        /// the running thread (Linux 5.19+).
+        const COOP_TASKRUN = 1 << 8;
     }
 }
 

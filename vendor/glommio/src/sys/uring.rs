@@ -904,7 +904,17 @@ impl SleepableRing {
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            // Shardis: without COOP_TASKRUN every completion that arrives while this thread
+            // runs (a socket turning readable, another shard's eventfd) interrupts it with an
+            // IPI to run io_uring's task work. With it the work waits for the thread's next
+            // syscall, which comes soon: every reply is a send. Kernels before 5.19 refuse the
+            // flag, so fall back to the default there.
+            ring: iou::IoUring::new_with_flags(
+                size as _,
+                iou::SetupFlags::COOP_TASKRUN,
+                iou::SetupFeatures::empty(),
+            )
+            .or_else(|_| iou::IoUring::new(size as _))?,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
