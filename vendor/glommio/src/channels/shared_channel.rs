@@ -420,7 +420,15 @@ impl<T: Send + Sized> ConnectedReceiver<T> {
                 }
             }
             res => {
-                self.notifier.notify(false);
+                // Shardis: the producer only waits for this pop if the queue was full, so
+                // only then wake it. Waking it on every message woke a sleeping sender
+                // for nothing each time its request was picked up, a full reactor turn
+                // (and, with both shards on one CPU, two context switches) per message.
+                // Testing "at most one free slot now" rather than "exactly one" also covers
+                // a push that refilled the queue since the pop.
+                if self.state.buffer.size() + 1 >= self.state.buffer.capacity() {
+                    self.notifier.notify(false);
+                }
                 Poll::Ready(res)
             }
         }
