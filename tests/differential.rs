@@ -5,7 +5,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::harness::{Raw, RealRedis, Server, TOPOLOGIES};
+use crate::harness::{encode, Raw, RealRedis, Server, TOPOLOGIES};
 
 /// How a reply is compared: the command and the reply as sent, to what must be equal.
 pub(crate) type Normalize = fn(&[String], String) -> String;
@@ -23,6 +23,29 @@ pub(crate) fn compare(
         let want = normalize(cmd, redis.cmd(&args));
         let got = normalize(cmd, shardis.cmd(&args));
         assert_eq!(got, want, "{context}: command #{n} {args:?}");
+    }
+}
+
+/// Sends the whole script to each server as one pipeline (one write) and asserts equal
+/// replies, in order, after `normalize`.
+pub(crate) fn compare_pipelined(
+    redis: &mut Raw,
+    shardis: &mut Raw,
+    script: &[Vec<String>],
+    context: &str,
+    normalize: Normalize,
+) {
+    let mut bytes = Vec::new();
+    for cmd in script {
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        bytes.extend(encode(&args));
+    }
+    redis.send(&bytes);
+    shardis.send(&bytes);
+    for (n, cmd) in script.iter().enumerate() {
+        let want = normalize(cmd, redis.reply());
+        let got = normalize(cmd, shardis.reply());
+        assert_eq!(got, want, "{context}: pipelined command #{n} {cmd:?}");
     }
 }
 

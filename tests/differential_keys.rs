@@ -15,9 +15,11 @@
 //! integer). Multi-key commands that need all their keys on one shard use hash-tagged keys.
 
 use rand::rngs::StdRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
-use crate::differential::{compare, pick, random_scripts, script, with_both, with_options};
+use crate::differential::{
+    compare, compare_pipelined, pick, random_scripts, script, with_both, with_options,
+};
 
 /// The reply as compared: see the module docs.
 fn normalize(cmd: &[String], reply: String) -> String {
@@ -571,6 +573,42 @@ fn random_command(rng: &mut StdRng) -> Vec<String> {
 #[test]
 fn random_sequences_match_redis() {
     random_scripts(30, 400, random_command, normalize);
+}
+
+/// Mostly multi-key commands, whose keys usually land on several shards, so that runs of
+/// them share one step (see `route.rs`), mixed with the other commands.
+fn mostly_multi_key(rng: &mut StdRng) -> Vec<String> {
+    if rng.random_range(0..4) == 0 {
+        return random_command(rng);
+    }
+    let name = pick(rng, &["MSET", "MGET", "DEL", "EXISTS", "UNLINK", "TOUCH"]);
+    let mut cmd = vec![name.clone()];
+    for _ in 0..rng.random_range(1..5) {
+        cmd.push(pick(rng, &KEYS));
+        if name == "MSET" {
+            cmd.push(value(rng));
+        }
+    }
+    cmd
+}
+
+/// Whole scripts sent as one pipeline: runs of spread commands, and the commands between
+/// them, answer as Redis does and in order.
+#[test]
+fn pipelines_of_multi_key_commands_match_redis() {
+    with_both(|r, s, shards| {
+        for seed in 0..20 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let script: Vec<Vec<String>> = (0..300).map(|_| mostly_multi_key(&mut rng)).collect();
+            let context = format!("seed {seed}, {shards} shards");
+            compare_pipelined(r, s, &script, &context, normalize);
+            assert_eq!(
+                r.cmd(&["MGET", "a", "b", "c", "n", "m"]),
+                s.cmd(&["MGET", "a", "b", "c", "n", "m"])
+            );
+            assert_eq!(r.cmd(&["FLUSHALL"]), s.cmd(&["FLUSHALL"]));
+        }
+    });
 }
 
 /// A full `SCAN` of the same keys returns the same set from both servers, whatever the order

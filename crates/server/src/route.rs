@@ -12,6 +12,13 @@
 //! Replies are recorded as [`Slot`]s in request order and assembled at the end into one buffer,
 //! written with one write. Single-key commands on different shards touch different keys, so
 //! running their groups concurrently cannot change what any reply says.
+//!
+//! A run of consecutive spread commands (`MSET`, `MGET`, `DEL` ... whose keys live on several
+//! shards) shares one multi-shard step: the shards are locked once, every command's parts are
+//! sent at once without waiting, and the replies are collected and the shards unlocked when
+//! the run ends. Each shard still runs the parts in order, and no other connection can come in
+//! between, so every command is as atomic as with a step of its own; a pipeline of them pays for
+//! one lock and one round trip instead of one each.
 
 use std::rc::Rc;
 
@@ -26,6 +33,7 @@ use crate::shard::{
     now_ms, Call, Control, RemoteBatch, Replies, RequestBody, ResponseBody, Shard, UNANSWERED,
 };
 use crate::step::Keys;
+use crate::sync::OneShot;
 use shardis_store::Store;
 
 /// Where the reply to one command of the batch is.
@@ -34,6 +42,33 @@ enum Slot {
     Local { start: usize, end: usize },
     /// Reply `index` of group `group`.
     Remote { group: usize, index: usize },
+    /// The merged reply of the batch's `index`th command run in a step.
+    Step { index: usize },
+}
+
+/// The step held across a run of consecutive spread commands.
+struct OpenStep {
+    id: u64,
+    /// The shards it holds, ascending.
+    shards: Vec<usize>,
+    /// Its commands, sent and not yet answered, in order.
+    sent: Vec<Sent>,
+}
+
+/// A command whose parts went out to their shards, waiting to have its replies merged.
+struct Sent {
+    merge: Merge,
+    proto: Protocol,
+    /// For each key in the original order, the part it went to (see [`Fan::order`]).
+    order: Vec<usize>,
+    /// Each part's replies, in the order of the parts.
+    answers: Vec<Answer>,
+}
+
+/// The replies of one part: already here (the home shard's) or still on their way.
+enum Answer {
+    Here(Replies),
+    There(Rc<OneShot<ResponseBody>>),
 }
 
 /// One command cut into per-shard parts.
@@ -64,6 +99,11 @@ pub struct Plan {
     groups: Vec<Group>,
     /// The group currently collecting commands for each shard.
     open: Vec<Option<usize>>,
+    /// The step of the run of spread commands in progress, if any.
+    step: Option<OpenStep>,
+    /// The merged replies of the batch's commands run in steps, and where each one ends.
+    step_replies: Vec<u8>,
+    step_ends: Vec<usize>,
     now_ms: u64,
 }
 
@@ -76,6 +116,9 @@ impl Plan {
             slots: Vec::new(),
             groups: Vec::new(),
             open,
+            step: None,
+            step_replies: Vec::new(),
+            step_ends: Vec::new(),
             now_ms: 0,
         }
     }
@@ -93,6 +136,8 @@ impl Plan {
     ) -> Flow {
         self.slots.clear();
         self.groups.clear();
+        self.step_replies.clear();
+        self.step_ends.clear();
         self.now_ms = now_ms();
         client.state.borrow_mut().last_active_ms = self.now_ms;
         let base = out.len();
@@ -113,8 +158,9 @@ impl Plan {
                 break;
             }
         }
+        self.close_step().await;
         self.flush().await;
-        if !self.groups.is_empty() {
+        if !self.groups.is_empty() || !self.step_ends.is_empty() {
             self.assemble(base, out);
         }
         flow
@@ -163,6 +209,12 @@ impl Plan {
             }
         }
         client.state.borrow_mut().last_command = cmd.name;
+        // Only another spread command may join the open step; anything else comes after it.
+        if self.step.is_some()
+            && !(matches!(cmd.route, Route::Split(..)) && self.owner(cmd, args).is_none())
+        {
+            self.close_step().await;
+        }
         match cmd.route {
             Route::Connection(which) => {
                 if connection::needs_barrier(which) {
@@ -324,13 +376,43 @@ impl Plan {
             return;
         }
         let fan = self.fan(cmd, args);
-        // Earlier commands first: once we hold the shards, their messages would wait for us.
-        self.flush().await;
-        let mut locked = fan.shards.clone();
-        locked.sort_unstable();
-        let step = self.shard.lock_shards(&locked).await;
-        self.fan_out(call, merge, fan, Some(step), out).await;
-        self.shard.unlock_shards(step, &locked);
+        let mut shards = fan.shards.clone();
+        shards.sort_unstable();
+        // The open step serves if it holds every shard this command needs.
+        let mut step = match self.step.take() {
+            Some(step) if shards.iter().all(|s| step.shards.contains(s)) => step,
+            other => {
+                self.step = other;
+                self.close_step().await;
+                // Earlier commands first: once we hold the shards, their messages would wait
+                // for us.
+                self.flush().await;
+                let id = self.shard.lock_shards(&shards).await;
+                OpenStep {
+                    id,
+                    shards,
+                    sent: Vec::new(),
+                }
+            }
+        };
+        let sent = self.send_parts(call, merge, fan, Some(step.id)).await;
+        self.slots.push(Slot::Step {
+            index: self.step_ends.len() + step.sent.len(),
+        });
+        step.sent.push(sent);
+        self.step = Some(step);
+    }
+
+    /// Ends the open step, if any: merges the replies of its commands and unlocks its shards.
+    async fn close_step(&mut self) {
+        let Some(step) = self.step.take() else {
+            return;
+        };
+        for sent in step.sent {
+            merge_sent(sent, &mut self.step_replies).await;
+            self.step_ends.push(self.step_replies.len());
+        }
+        self.shard.unlock_shards(step.id, &step.shards);
     }
 
     /// Cuts a `Split` command into per-shard parts, each with the keys (and the arguments that
@@ -459,35 +541,39 @@ impl Plan {
         step: Option<u64>,
         out: &mut Vec<u8>,
     ) {
-        let Fan {
-            shards,
-            parts,
-            order,
-        } = fan;
-        let mut waiting = Vec::new();
-        let mut local = None;
-        for (&to, part) in shards.iter().zip(&parts) {
+        let sent = self.send_parts(call, merge, fan, step).await;
+        merge_sent(sent, out).await;
+    }
+
+    /// Sends each part of `fan` to its shard (the home shard's part runs now) without waiting
+    /// for the answers.
+    async fn send_parts(
+        &mut self,
+        call: Call,
+        merge: Merge,
+        fan: Fan<'_>,
+        step: Option<u64>,
+    ) -> Sent {
+        let mut answers = Vec::with_capacity(fan.shards.len());
+        for (&to, part) in fan.shards.iter().zip(&fan.parts) {
             let mut batch = RemoteBatch::default();
             batch.step = step;
             batch.push(call, part.iter().copied());
-            if to == self.shard.id {
+            answers.push(if to == self.shard.id {
                 if step.is_none() && self.shard.is_locked() {
                     self.shard.until_unlocked().await;
                 }
-                local = Some((to, self.shard.run_batch(&batch).await));
+                Answer::Here(self.shard.run_batch(&batch).await)
             } else {
-                waiting.push((to, self.shard.send(to, RequestBody::Exec(batch)).await));
-            }
+                Answer::There(self.shard.send(to, RequestBody::Exec(batch)).await)
+            });
         }
-        let mut answers = Vec::with_capacity(shards.len());
-        for (to, slot) in waiting {
-            answers.push((to, slot.wait().await.into_replies()));
+        Sent {
+            merge,
+            proto: call.proto,
+            order: fan.order,
+            answers,
         }
-        answers.extend(local);
-        // Back in the order of `shards` (and so of `parts`).
-        answers.sort_by_key(|(to, _)| shards.iter().position(|s| s == to));
-        let parts: Vec<&[u8]> = answers.iter().map(|(_, r)| r.get(0)).collect();
-        merge_replies(merge, &parts, &order, &mut Reply::new(out, call.proto));
     }
 
     /// Sends every open group and waits for all their replies.
@@ -512,6 +598,10 @@ impl Plan {
                 Slot::Local { start, end } => assembled.extend_from_slice(&out[start..end]),
                 Slot::Remote { group, index } => {
                     assembled.extend_from_slice(self.groups[group].replies.reply(index));
+                }
+                Slot::Step { index } => {
+                    let start = index.checked_sub(1).map_or(0, |i| self.step_ends[i]);
+                    assembled.extend_from_slice(&self.step_replies[start..self.step_ends[index]]);
                 }
             }
         }
@@ -550,6 +640,24 @@ fn put_all(scratch: &mut Store, moved: crate::step::Moved) {
 /// Writes an error reply.
 fn error(out: &mut Vec<u8>, proto: Protocol, err: CmdError) {
     Reply::new(out, proto).error(&err.to_string());
+}
+
+/// Waits for the replies of every part of `sent` and writes the merged reply.
+async fn merge_sent(sent: Sent, out: &mut Vec<u8>) {
+    let mut replies = Vec::with_capacity(sent.answers.len());
+    for answer in sent.answers {
+        replies.push(match answer {
+            Answer::Here(replies) => replies,
+            Answer::There(slot) => slot.wait().await.into_replies(),
+        });
+    }
+    let parts: Vec<&[u8]> = replies.iter().map(|r| r.get(0)).collect();
+    merge_replies(
+        sent.merge,
+        &parts,
+        &sent.order,
+        &mut Reply::new(out, sent.proto),
+    );
 }
 
 /// Combines the per-shard replies of a multi-shard command.
