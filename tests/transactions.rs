@@ -252,47 +252,65 @@ fn bulk_values(reply: &str) -> Vec<String> {
 }
 
 /// The same check for plain multi-key commands: `MSET` writes ten keys spread over every shard,
-/// `MGET` reads them; a reader must never see two different values.
+/// `MGET` reads them; a reader must never see two different values. Three writers and three
+/// readers, each sending four commands per write, so that pipelined runs share a step and
+/// connections of the same home shard join each other's steps (six connections over four
+/// shards share homes).
 #[test]
 fn mset_and_mget_across_shards_are_never_seen_half_done() {
+    const PIPELINE: usize = 4;
     for shards in TOPOLOGIES {
         let server = Server::start(shards, &[]);
         let keys: Vec<String> = (0..10).map(|i| format!("split:{i}")).collect();
         let port = server.port;
-        let writer_keys = keys.clone();
-        let writer = std::thread::spawn(move || {
-            let mut w = Raw::connect(port);
-            for round in 0..400 {
-                let value = round.to_string();
-                let mut args = vec!["MSET"];
-                for k in &writer_keys {
-                    args.push(k);
-                    args.push(&value);
-                }
-                assert_eq!(w.cmd(&args), "+OK\r\n");
-            }
-        });
-        let readers: Vec<_> = (0..2)
+        let writers: Vec<_> = (0..3)
+            .map(|writer| {
+                let keys = keys.clone();
+                std::thread::spawn(move || {
+                    let mut w = Raw::connect(port);
+                    for round in 0..150 {
+                        let mut bytes = Vec::new();
+                        for j in 0..PIPELINE {
+                            let value = format!("{writer}:{round}:{j}");
+                            let mut args = vec!["MSET"];
+                            for k in &keys {
+                                args.push(k);
+                                args.push(&value);
+                            }
+                            bytes.extend(encode(&args));
+                        }
+                        w.send(&bytes);
+                        for _ in 0..PIPELINE {
+                            assert_eq!(w.reply(), "+OK\r\n");
+                        }
+                    }
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..3)
             .map(|_| {
                 let keys = keys.clone();
                 std::thread::spawn(move || {
                     let mut r = Raw::connect(port);
                     let mut args = vec!["MGET"];
                     args.extend(keys.iter().map(String::as_str));
-                    for _ in 0..400 {
-                        let values = bulk_values(&r.cmd(&args));
-                        assert_eq!(values.len(), 10);
-                        assert!(
-                            values.iter().all(|v| *v == values[0]),
-                            "torn MGET with {shards} shards: {values:?}"
-                        );
+                    let bytes = encode(&args).repeat(PIPELINE);
+                    for _ in 0..150 {
+                        r.send(&bytes);
+                        for _ in 0..PIPELINE {
+                            let values = bulk_values(&r.reply());
+                            assert_eq!(values.len(), 10);
+                            assert!(
+                                values.iter().all(|v| *v == values[0]),
+                                "torn MGET with {shards} shards: {values:?}"
+                            );
+                        }
                     }
                 })
             })
             .collect();
-        writer.join().unwrap();
-        for r in readers {
-            r.join().unwrap();
+        for t in writers.into_iter().chain(readers) {
+            t.join().unwrap();
         }
     }
 }

@@ -18,7 +18,9 @@
 //! sent at once without waiting, and the replies are collected and the shards unlocked when
 //! the run ends. Each shard still runs the parts in order, and no other connection can come in
 //! between, so every command is as atomic as with a step of its own; a pipeline of them pays for
-//! one lock and one round trip instead of one each.
+//! one lock and one round trip instead of one each. Other connections of the same home shard
+//! whose spread commands need only shards the step holds join it while it lasts (see
+//! `step.rs`).
 
 use std::rc::Rc;
 
@@ -378,6 +380,7 @@ impl Plan {
         let fan = self.fan(cmd, args);
         let mut shards = fan.shards.clone();
         shards.sort_unstable();
+        let shard = self.shard.clone();
         // The open step serves if it holds every shard this command needs.
         let mut step = match self.step.take() {
             Some(step) if shards.iter().all(|s| step.shards.contains(s)) => step,
@@ -387,7 +390,17 @@ impl Plan {
                 // Earlier commands first: once we hold the shards, their messages would wait
                 // for us.
                 self.flush().await;
-                let id = self.shard.lock_shards(&shards).await;
+                // Another connection's step holds these shards: join it (see `step.rs`).
+                let turn = shard.send_turn().await;
+                if let Some(id) = shard.joinable(&shards) {
+                    let sent = self.send_parts(call, merge, fan, Some(id)).await;
+                    drop(turn);
+                    merge_sent(sent, out).await;
+                    return;
+                }
+                drop(turn);
+                let id = shard.lock_shards(&shards).await;
+                shard.open_to_joiners(id, &shards);
                 OpenStep {
                     id,
                     shards,
@@ -395,7 +408,9 @@ impl Plan {
                 }
             }
         };
+        let turn = shard.send_turn().await;
         let sent = self.send_parts(call, merge, fan, Some(step.id)).await;
+        drop(turn);
         self.slots.push(Slot::Step {
             index: self.step_ends.len() + step.sent.len(),
         });
@@ -412,6 +427,8 @@ impl Plan {
             merge_sent(sent, &mut self.step_replies).await;
             self.step_ends.push(self.step_replies.len());
         }
+        // Others may have joined while we waited for the replies.
+        self.shard.close_to_joiners().await;
         self.shard.unlock_shards(step.id, &step.shards);
     }
 
