@@ -306,11 +306,6 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
-        // Shardis: pairs with the fence in `prepare_to_sleep`: either this thread sees the
-        // sleeper's flag, or the sleeper's last look at its channels sees what this thread
-        // published before notifying. (Upstream paid a `membarrier` system call on every
-        // sleep for the same guarantee.)
-        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
@@ -349,8 +344,6 @@ impl SleepNotifier {
         // for the placeholder (disconnected) case.
         assert_ne!(self.id, usize::MAX);
         self.should_notify.store(true, Ordering::Relaxed);
-        // Shardis: see `notify`.
-        std::sync::atomic::fence(Ordering::SeqCst);
     }
 
     pub(super) fn wake_up(&self) {
