@@ -17,19 +17,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import Server, build_release, ensure_tools, median
-
-
-def bench(port, test, pipeline, args):
-    cmd = ["taskset", "-c", args.client_cpus, "redis-benchmark", "-p", str(port), "-t", test,
-           "-n", str(args.requests), "-c", str(args.clients), "-P", str(pipeline),
-           "-r", "100000", "-d", "32", "--csv"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    for line in out.splitlines():
-        cells = [c.strip('"') for c in line.split(",")]
-        if cells and cells[0] != "test" and len(cells) > 1:
-            return float(cells[1])
-    sys.exit(f"no result from redis-benchmark: {out}")
+from benchlib import Server, add_run_args, build_release, ensure_tools, median, redis_benchmark
 
 
 def syscalls_per_request(kind, args, test, pipeline):
@@ -37,7 +25,7 @@ def syscalls_per_request(kind, args, test, pipeline):
         trace = subprocess.Popen(["strace", "-c", "-f", "-p", str(server.pid), "-o", "/tmp/strace.out"],
                                  stderr=subprocess.DEVNULL)
         time.sleep(0.5)
-        bench(server.port, test, pipeline, args)
+        redis_benchmark(server.port, test, pipeline, args)
         trace.terminate()
         trace.wait()
     total = 0
@@ -50,12 +38,7 @@ def syscalls_per_request(kind, args, test, pipeline):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--requests", type=int, default=200000)
-    p.add_argument("--clients", type=int, default=50)
-    p.add_argument("--shards", type=int, default=1)
-    p.add_argument("--server-cpus", default="0")
-    p.add_argument("--client-cpus", default="1")
+    add_run_args(p)
     p.add_argument("--tests", default="ping,set,get")
     p.add_argument("--pipelines", default="1,16")
     p.add_argument("--syscalls", action="store_true")
@@ -72,7 +55,7 @@ def main():
                 for kind in ("shardis", "redis"):
                     with Server(kind, args.server_cpus, args.shards) as server:
                         before = server.cpu()
-                        results[kind].append(bench(server.port, test, pipeline, args))
+                        results[kind].append(redis_benchmark(server.port, test, pipeline, args))
                         cpu[kind].append((server.cpu() - before) / args.requests * 1e6)
             row = {
                 "test": test.upper(), "pipeline": pipeline,

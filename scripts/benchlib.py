@@ -132,13 +132,14 @@ def cpu_seconds(pid):
 
 class Server:
     """A shardis-server (`kind` "shardis") or redis-server ("redis") on a free port, pinned to
-    `cpus`; a context manager that stops it on exit."""
+    `cpus`; a context manager that stops it on exit. `path` names another shardis-server binary
+    than the one build_release prepared."""
 
-    def __init__(self, kind, cpus, shards=1):
+    def __init__(self, kind, cpus, shards=1, path=None):
         self.kind = kind
         self.port = free_port()
         if kind == "shardis":
-            cmd = [binary("shardis-server"), "--port", str(self.port), "--shards", str(shards),
+            cmd = [path or binary("shardis-server"), "--port", str(self.port), "--shards", str(shards),
                    "--loglevel", "warning"]
         else:
             cmd = ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
@@ -215,3 +216,27 @@ if __name__ == "__main__":
         ensure_tools(["redis-server", "redis-cli"])
     else:
         sys.exit("usage: benchlib.py ensure-redis")
+
+
+def add_run_args(p):
+    """The options every side-by-side redis-benchmark script takes."""
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--requests", type=int, default=200000)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--server-cpus", default="0")
+    p.add_argument("--client-cpus", default="1")
+
+
+def redis_benchmark(port, test, pipeline, args):
+    """Requests per second of one redis-benchmark test against `port` (random keys, 32-byte
+    values), run on --client-cpus."""
+    cmd = ["taskset", "-c", args.client_cpus, "redis-benchmark", "-p", str(port), "-t", test,
+           "-n", str(args.requests), "-c", str(args.clients), "-P", str(pipeline),
+           "-r", "100000", "-d", "32", "--csv"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        cells = [c.strip('"') for c in line.split(",")]
+        if cells and cells[0] != "test" and len(cells) > 1:
+            return float(cells[1])
+    sys.exit(f"no result from redis-benchmark: {out}")
