@@ -48,12 +48,10 @@ enum Slot {
     Step { index: usize },
 }
 
-/// The step held across a run of consecutive spread commands.
+/// The step held across a run of consecutive spread commands: its commands, sent and not yet
+/// answered, in order. Which step it is and the shards it holds are the home shard's joinable
+/// step ([`Shard::joinable`]), for as long as this one is open.
 struct OpenStep {
-    id: u64,
-    /// The shards it holds, ascending.
-    shards: Vec<usize>,
-    /// Its commands, sent and not yet answered, in order.
     sent: Vec<Sent>,
 }
 
@@ -211,10 +209,9 @@ impl Plan {
             }
         }
         client.state.borrow_mut().last_command = cmd.name;
-        // Only another spread command may join the open step; anything else comes after it.
-        if self.step.is_some()
-            && !(matches!(cmd.route, Route::Split(..)) && self.owner(cmd, args).is_none())
-        {
+        // Only another spread command may join the open step; anything else comes after it
+        // (a `Split` command on one shard is closed for below, once its owner is known).
+        if !matches!(cmd.route, Route::Split(..)) {
             self.close_step().await;
         }
         match cmd.route {
@@ -239,7 +236,10 @@ impl Plan {
             Route::Split(handler, merge) => {
                 let call = Call { handler, db, proto };
                 match self.owner(cmd, args) {
-                    Some(owner) => self.single(call, owner, args, out).await,
+                    Some(owner) => {
+                        self.close_step().await;
+                        self.single(call, owner, args, out).await;
+                    }
                     None => self.split(cmd, call, merge, args, out).await,
                 }
                 Flow::Continue
@@ -381,41 +381,39 @@ impl Plan {
         let mut shards = fan.shards.clone();
         shards.sort_unstable();
         let shard = self.shard.clone();
-        // The open step serves if it holds every shard this command needs.
-        let mut step = match self.step.take() {
-            Some(step) if shards.iter().all(|s| step.shards.contains(s)) => step,
-            other => {
-                self.step = other;
-                self.close_step().await;
-                // Earlier commands first: once we hold the shards, their messages would wait
-                // for us.
-                self.flush().await;
-                // Another connection's step holds these shards: join it (see `step.rs`).
-                let turn = shard.send_turn().await;
-                if let Some(id) = shard.joinable(&shards) {
-                    let sent = self.send_parts(call, merge, fan, Some(id)).await;
-                    drop(turn);
-                    merge_sent(sent, out).await;
-                    return;
-                }
+        // The step to run in: our own open step, or another connection's on this home shard,
+        // if it holds every shard this command needs (see `step.rs`); else a new one.
+        if shard.joinable(&shards).is_none() {
+            self.close_step().await;
+        }
+        // Earlier commands first: once we hold the shards, their messages would wait for us.
+        // (Nothing is open while our own step is.)
+        self.flush().await;
+        let mut turn = shard.send_turn().await;
+        let id = match shard.joinable(&shards) {
+            Some(id) => id,
+            None => {
                 drop(turn);
                 let id = shard.lock_shards(&shards).await;
                 shard.open_to_joiners(id, &shards);
-                OpenStep {
-                    id,
-                    shards,
-                    sent: Vec::new(),
-                }
+                self.step = Some(OpenStep { sent: Vec::new() });
+                turn = shard.send_turn().await;
+                id
             }
         };
-        let turn = shard.send_turn().await;
-        let sent = self.send_parts(call, merge, fan, Some(step.id)).await;
+        let sent = self.send_parts(call, merge, fan, Some(id)).await;
         drop(turn);
-        self.slots.push(Slot::Step {
-            index: self.step_ends.len() + step.sent.len(),
-        });
-        step.sent.push(sent);
-        self.step = Some(step);
+        match self.step.as_mut() {
+            // Ours: the replies are merged when the run ends.
+            Some(step) => {
+                self.slots.push(Slot::Step {
+                    index: self.step_ends.len() + step.sent.len(),
+                });
+                step.sent.push(sent);
+            }
+            // Joined: the owner keeps the shards until our parts have run.
+            None => merge_sent(sent, out).await,
+        }
     }
 
     /// Ends the open step, if any: merges the replies of its commands and unlocks its shards.
@@ -428,8 +426,9 @@ impl Plan {
             self.step_ends.push(self.step_replies.len());
         }
         // Others may have joined while we waited for the replies.
-        self.shard.close_to_joiners().await;
-        self.shard.unlock_shards(step.id, &step.shards);
+        if let Some((id, shards)) = self.shard.close_to_joiners().await {
+            self.shard.unlock_shards(id, &shards);
+        }
     }
 
     /// Cuts a `Split` command into per-shard parts, each with the keys (and the arguments that

@@ -223,11 +223,11 @@ impl Shard {
         *self.lock.joinable.borrow_mut() = Some((step, shards.to_vec()));
     }
 
-    /// Ends joining, once every joiner has sent its parts: what they sent then travels ahead
-    /// of the step's unlock on every channel.
-    pub(crate) async fn close_to_joiners(&self) {
+    /// Ends joining, once every joiner has sent its parts (what they sent then travels ahead
+    /// of the step's unlock on every channel), and hands back the step and its shards.
+    pub(crate) async fn close_to_joiners(&self) -> Option<(u64, Vec<usize>)> {
         let _turn = self.send_turn().await;
-        self.lock.joinable.borrow_mut().take();
+        self.lock.joinable.borrow_mut().take()
     }
 
     /// The joinable step that holds every shard in `shards`, if any. Ask while holding the
