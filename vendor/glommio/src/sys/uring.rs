@@ -37,8 +37,8 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
-        PollableStatus, Source, SourceType, Statx, TimeSpec64,
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer, PollableStatus, Source,
+        SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
     GlommioError, IoRequirements, IoStats, ReactorErrorKind, RingIoStats, TaskQueueHandle,
@@ -1054,14 +1054,10 @@ impl SleepableRing {
         }
     }
 
-    fn sleep(&mut self, link: &Source) -> io::Result<usize> {
-        assert_eq!(
-            self.waiting_kernel_submission(),
-            0,
-            "sleeping with pending SQEs"
-        );
+    /// Shardis: queues the poll that links the latency ring into this one while sleeping.
+    /// False if there is no SQE for it, in which case the thread must not sleep.
+    fn add_link(&mut self, link: &Source) -> bool {
         if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
-            let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
             let op = UringDescriptor {
                 fd: link.raw(),
                 flags: SubmissionFlags::empty(),
@@ -1078,42 +1074,36 @@ impl SleepableRing {
                 DmaBuffer::new,
                 &mut self.source_map.borrow_mut(),
             );
-
-            // We have now prepared the SQE that links the two rings. We now need to submit
-            // it successfully to be able to safely sleep.
-
-            if self
-                .submit_sqes()
-                .or_else(Reactor::busy_ok)
-                .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)?
-                != 1
-            {
-                // We failed to submit the `SQE` that links the rings. Just can't sleep.
-                // Waiting here is unsafe because we could end up waiting much longer than
-                // needed.
-                // We make the SQE a no-op and return
-                unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
-                Err(io::Error::from_raw_os_error(libc::EBUSY))
-            } else {
-                // The rings are linked. Goodnight!
-                self.ring
-                    .cq()
-                    .wait(1)
-                    .map(|_| 1)
-                    .or_else(Reactor::busy_ok)
-                    .or_else(Reactor::again_ok)
-                    .or_else(Reactor::intr_ok)
-            }
+            true
         } else {
-            // Can't link rings because we ran out of `CQE`s. Just can't sleep.
-            // Submit what we have, once we're out of here we'll consume them
-            // and at some point will be able to sleep again.
-            self.submit_sqes()
-                .or_else(Reactor::busy_ok)
-                .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)
+            false
         }
+    }
+
+    /// Shardis: submits every prepared SQE and waits for a completion, in one system call.
+    /// The link poll must be in the kernel (`add_link`), or nothing would wake us for the
+    /// latency ring.
+    fn sleep(&mut self) -> io::Result<usize> {
+        let submitted = self.ring.submit_sqes_and_wait(1)? as usize;
+        self.in_kernel += submitted;
+        Ok(submitted)
+    }
+
+    /// Shardis: moves queued requests into the SQ without entering the kernel, unless the SQ
+    /// is full (then what fits is submitted to make room).
+    fn prepare_submissions(&mut self) -> io::Result<usize> {
+        let q = self.submission_queue();
+        let mut queue = q.borrow_mut();
+        self.consume_sqe_queue(&mut queue.submissions, false)
+            .or_else(Reactor::busy_ok)
+            .or_else(Reactor::again_ok)
+            .or_else(Reactor::intr_ok)
+    }
+
+    /// Shardis: like `can_sleep`, but SQEs prepared and not yet submitted do not count: the
+    /// sleep submits them.
+    fn can_sleep_after_submitting(&self) -> bool {
+        self.submission_queue.borrow().is_empty() && self.waiting_kernel_collection() == 0
     }
 }
 
@@ -1232,7 +1222,10 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
-    throughput_preemption_timeout_src: Cell<Option<Source>>,
+    /// Shardis: when the armed latency timer fires. The timer stays armed across reactor
+    /// turns and is replaced only when a sooner wake-up is needed or after it fired, instead
+    /// of being cancelled and armed again (two ring entries) on every turn.
+    latency_preemption_deadline: Cell<Option<Instant>>,
 
     link_fd: RawFd,
 
@@ -1363,7 +1356,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
-            throughput_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(None),
             blocking_thread,
             link_fd,
             notifier,
@@ -1736,6 +1729,9 @@ impl Reactor {
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+        // Shardis: one system call submits the link with whatever else is prepared and
+        // waits. (A link poll kept in the kernel across sleeps lost wake-ups, so each sleep
+        // has its own; its cancellation rides along with the next submission.)
         let link_rings = Source::new(
             IoRequirements::default(),
             self.link_fd,
@@ -1743,7 +1739,37 @@ impl Reactor {
             None,
             None,
         );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        let result = if ring.add_link(&link_rings) {
+            ring.sleep()
+        } else {
+            // No SQE for the link: submit what there is and do not sleep.
+            ring.submit_sqes()
+        };
+        result
+            .or_else(Self::busy_ok)
+            .or_else(Self::again_ok)
+            .or_else(Self::intr_ok)
+            .map(|_| {})
+    }
+
+    /// Shardis: arms the latency ring's timer to fire within `dur`, unless the armed one
+    /// fires by then anyway. Returns whether a new timer was queued.
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) -> bool {
+        let deadline = Instant::now() + dur;
+        if let Some(src) = self.latency_preemption_timeout_src.take() {
+            let sooner = self
+                .latency_preemption_deadline
+                .get()
+                .is_some_and(|armed| armed <= deadline);
+            if src.result().is_none() && sooner {
+                self.latency_preemption_timeout_src.set(Some(src));
+                return false;
+            }
+        }
+        self.latency_preemption_timeout_src
+            .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+        self.latency_preemption_deadline.set(Some(deadline));
+        true
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
@@ -1815,6 +1841,14 @@ impl Reactor {
         Preempt: Fn() -> Option<Duration>,
         F: Fn() -> usize,
     {
+        // Shardis: upstream entered the kernel five to seven times per turn: it cancelled and
+        // re-armed the latency timer and a throughput timer on every turn, submitted each ring
+        // separately before sleeping, submitted and waited in two calls, and flushed the link
+        // poll's cancellation right after every wake-up. Here a turn that sleeps enters once
+        // (submit, link and wait together); the timers are only touched when they fire or must
+        // fire sooner, and cancellations go with the next submission.
+        // The throughput preemption timer (preempt after so many disk completions) is gone:
+        // Shardis does no disk I/O through the rings.
         woke += self.flush_syscall_thread();
 
         let mut poll_ring = self.poll_ring.borrow_mut();
@@ -1824,75 +1858,56 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
-
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
-
-        // This will only dispatch if we run out of sqes. Which means until
-        // flush_rings! nothing is really send to the kernel...
         flush_cancellations!(into &mut woke; lat_ring, poll_ring, main_ring);
-        // ... which happens right here. If you ever reorder this code just
-        // be careful about this dependency.
-        flush_rings!(lat_ring, poll_ring, main_ring)?;
-        // pick up the results of any cancellations
+        flush_rings!(lat_ring, poll_ring)?;
+        // The main ring's requests go into its SQ now but reach the kernel with the sleep, or
+        // below if this turn does not sleep.
+        main_ring.prepare_submissions()?;
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
         // If we generated any event so far, we can't sleep. Need to handle them.
         let should_sleep = preempt_timer().is_none()
             && (woke == 0)
             && poll_ring.can_sleep()
-            && main_ring.can_sleep()
+            && main_ring.can_sleep_after_submitting()
             && lat_ring.can_sleep();
 
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if self.arm_latency_timer(&mut lat_ring, dur) {
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
             // last time until now it could be that something happened in a remote executor
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
-            // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
                     self.link_rings_and_sleep(&mut main_ring)
                         .expect("some error");
-                    // May have new cancellations related to the link ring fd.
-                    flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
-                    flush_rings!(lat_ring, poll_ring, main_ring)?;
                     consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
                 }
-                // Woke up, so no need to notify us anymore.
-                self.notifier.wake_up();
             }
+            // Woke up, so no need to notify us anymore.
+            self.notifier.wake_up();
+        }
+        if main_ring.needs_kernel_enter() {
+            main_ring
+                .submit_sqes()
+                .or_else(Reactor::busy_ok)
+                .or_else(Reactor::again_ok)
+                .or_else(Reactor::intr_ok)?;
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+            if self.arm_latency_timer(&mut lat_ring, preempt) {
+                flush_rings!(lat_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
