@@ -40,11 +40,42 @@ impl Server {
         Server::launch(&args)
     }
 
+    /// Starts `shardis-server --port 0 --shards N` confined to one CPU (the first this process
+    /// may use), so that its shards take turns on it wherever the scheduler preempts them:
+    /// interleavings a machine with a core per shard rarely produces.
+    pub fn start_on_one_cpu(shards: usize) -> Server {
+        let mut command = child_command(env!("CARGO_BIN_EXE_shardis-server"));
+        command.args(["--port", "0", "--shards", &shards.to_string()]);
+        // SAFETY: sched_getaffinity and sched_setaffinity are async-signal-safe and touch only
+        // the child being started.
+        unsafe {
+            command.pre_exec(|| {
+                let size = std::mem::size_of::<libc::cpu_set_t>();
+                let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+                libc::sched_getaffinity(0, size, &mut allowed);
+                let first = (0..libc::CPU_SETSIZE as usize)
+                    .find(|&cpu| libc::CPU_ISSET(cpu, &allowed))
+                    .unwrap_or(0);
+                let mut one: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(first, &mut one);
+                libc::sched_setaffinity(0, size, &one);
+                Ok(())
+            });
+        }
+        Server::spawn(command)
+    }
+
     /// Starts `shardis-server` with exactly these arguments (which must make it listen on
     /// 127.0.0.1) and waits until it is ready.
     pub fn launch(args: &[&str]) -> Server {
-        let mut child = child_command(env!("CARGO_BIN_EXE_shardis-server"))
-            .args(args)
+        let mut command = child_command(env!("CARGO_BIN_EXE_shardis-server"));
+        command.args(args);
+        Server::spawn(command)
+    }
+
+    /// Starts `command` and waits for the log line that says the server is ready.
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -315,3 +315,19 @@ fn a_port_in_use_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&port));
 }
+
+/// Every shard serves right after startup, start after start. A shard that parked while it
+/// still had runnable tasks (glommio counted "preempted before the first task ran" as idle)
+/// could sleep through the startup mesh join for good, and the connections handed to it were
+/// never answered; the four connections here land on the four shards (round robin).
+#[test]
+fn every_shard_answers_right_after_startup() {
+    for _ in 0..40 {
+        let server = Server::start_on_one_cpu(4);
+        let mut raws: Vec<_> = (0..4).map(|_| server.raw()).collect();
+        for raw in &mut raws {
+            // A reply that never comes fails here after the read timeout.
+            assert_eq!(raw.cmd(&["PING"]), "+PONG\r\n");
+        }
+    }
+}

@@ -1320,20 +1320,25 @@ impl LocalExecutor {
         self.reactor.need_preempt()
     }
 
+    /// Runs task queues until none is runnable (false: the executor may park) or the latency
+    /// ring flares (true: go back to the rings first).
     fn run_task_queues(&self) -> bool {
-        let mut ran = false;
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
-                break;
+                // Shardis: preempted is not idle. Upstream returned whether a task queue had
+                // run, false when the latency ring flared before the first one ran, and the
+                // caller then parked with tasks still runnable: nothing wakes a shard for its
+                // own tasks, so it slept until some other event (for good, when the tasks it
+                // left were the ones other shards waited for, as in the startup mesh join).
+                // Returning true sends the caller back to the rings, which clears the flare,
+                // and then to the tasks.
+                return true;
             }
             if !self.run_one_task_queue() {
                 return false;
-            } else {
-                ran = true;
             }
         }
-        ran
     }
 
     fn run_one_task_queue(&self) -> bool {
