@@ -80,8 +80,9 @@ use std::ops::Range;
 
 use ahash::RandomState;
 
+use crate::arena::{Arena, Slot};
 use crate::index::{ExpiryIndex, OrderedIndex};
-use crate::thin::{varint, ThinBytes};
+use crate::thin::varint;
 
 /// When a compact hash must become a hash table (Redis's
 /// `hash-max-listpack-entries` and `hash-max-listpack-value`).
@@ -281,7 +282,7 @@ impl Hash {
     pub fn iter_with_ttl(&self) -> impl Iterator<Item = (&[u8], &[u8], Option<u64>)> {
         match &self.repr {
             Repr::Compact(c) => AnyIter::Compact(c.iter()),
-            Repr::Table(t) => AnyIter::Table(t.entries.iter()),
+            Repr::Table(t) => AnyIter::Table(t.entries.iter(), &t.arena),
         }
     }
 
@@ -387,7 +388,7 @@ impl Hash {
 /// single concrete type.
 enum AnyIter<'a> {
     Compact(CompactIter<'a>),
-    Table(std::slice::Iter<'a, ThinBytes>),
+    Table(std::slice::Iter<'a, Slot>, &'a Arena),
 }
 
 impl<'a> Iterator for AnyIter<'a> {
@@ -396,8 +397,8 @@ impl<'a> Iterator for AnyIter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             AnyIter::Compact(it) => it.next().map(|e| (e.field, e.value, e.ttl)),
-            AnyIter::Table(it) => it
-                .find_map(|e| parse_table_entry(e))
+            AnyIter::Table(it, arena) => it
+                .find_map(|&slot| arena.get(slot).and_then(parse_table_entry))
                 .map(|e| (e.field, e.value, e.ttl)),
         }
     }
@@ -405,7 +406,7 @@ impl<'a> Iterator for AnyIter<'a> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self {
             AnyIter::Compact(_) => (0, None),
-            AnyIter::Table(it) => (0, Some(it.len())),
+            AnyIter::Table(it, _) => (0, Some(it.len())),
         }
     }
 }
@@ -909,13 +910,12 @@ fn parse_table_entry(e: &[u8]) -> Option<TableEntry<'_>> {
     })
 }
 
-/// One allocation per field: field, fixed-width expiry (so that re-arming a
+/// One arena entry per field: field, fixed-width expiry (so that re-arming a
 /// TTL is an in-place write) and value, the value's length being implied.
-/// Behind a thin pointer: the entries `Vec` takes 8 bytes a field, not 16.
-fn encode_table_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> ThinBytes {
+fn encode_table_entry(arena: &mut Arena, field: &[u8], value: &[u8], ttl: Option<u64>) -> Slot {
     let (tag, tag_len) = varint(tagged_len(field.len(), ttl.is_some()));
     let ttl = ttl.map(u64::to_le_bytes);
-    ThinBytes::from_parts(&[
+    arena.alloc(&[
         tag.get(..tag_len).unwrap_or_default(),
         field,
         ttl.as_ref().map_or(&[], |t| &t[..]),
@@ -930,12 +930,12 @@ struct Table {
     state: RandomState,
     /// The fields' hashes, in hash order, pointing into `entries` (the keyspace's index).
     index: OrderedIndex,
-    /// The fields, densely packed (swap-remove on delete).
-    entries: Vec<ThinBytes>,
+    /// Where each field's entry is, densely packed (swap-remove on delete).
+    entries: Vec<Slot>,
+    /// The entries themselves.
+    arena: Arena,
     /// The fields with a TTL, earliest first.
     expiries: ExpiryIndex,
-    /// Sum of `alloc_size` over `entries`, kept so memory_usage is O(1).
-    entry_bytes: usize,
     /// The key the hash is stored under (see [`Hash::stored_key`]).
     key: Box<[u8]>,
 }
@@ -946,8 +946,8 @@ impl Table {
             state: RandomState::new(),
             index: OrderedIndex::with_capacity(n),
             entries: Vec::with_capacity(n),
+            arena: Arena::default(),
             expiries: ExpiryIndex::default(),
-            entry_bytes: 0,
             key: Box::default(),
         }
     }
@@ -968,7 +968,8 @@ impl Table {
     }
 
     fn entry(&self, idx: usize) -> Option<TableEntry<'_>> {
-        self.entries.get(idx).and_then(|e| parse_table_entry(e))
+        let slot = *self.entries.get(idx)?;
+        self.arena.get(slot).and_then(parse_table_entry)
     }
 
     /// The field's (index slot, entry position).
@@ -983,7 +984,7 @@ impl Table {
     }
 
     fn nth(&self, i: usize) -> Option<TableEntry<'_>> {
-        self.entries.get(i).and_then(|e| parse_table_entry(e))
+        self.entry(i)
     }
 
     fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool) -> bool {
@@ -998,10 +999,7 @@ impl Table {
     }
 
     fn overwrite(&mut self, idx: usize, h: u32, value: &[u8], keep_ttl: bool) {
-        let Some(slot) = self.entries.get_mut(idx) else {
-            return;
-        };
-        let Some(old) = parse_table_entry(slot) else {
+        let Some(old) = self.entry(idx) else {
             return;
         };
         let old_ttl = old.ttl;
@@ -1009,16 +1007,15 @@ impl Table {
         if old.value.len() == value.len() && new_ttl.is_some() == old_ttl.is_some() {
             // Same layout (the common HINCRBY case): no reallocation.
             let value_pos = old.value_pos;
-            if let Some(dst) = slot.get_mut(value_pos..) {
+            if let Some(dst) = self
+                .entry_bytes_mut(idx)
+                .and_then(|e| e.get_mut(value_pos..))
+            {
                 dst.copy_from_slice(value);
             }
         } else {
-            let fresh = encode_table_entry(old.field, value, new_ttl);
-            self.entry_bytes = self
-                .entry_bytes
-                .saturating_sub(alloc_size(slot.heap_len()))
-                .saturating_add(alloc_size(fresh.heap_len()));
-            *slot = fresh;
+            let field = old.field.to_vec();
+            self.replace_entry(idx, &field, value, new_ttl);
         }
         if new_ttl.is_none() {
             if let Some(at) = old_ttl {
@@ -1027,17 +1024,29 @@ impl Table {
         }
     }
 
+    /// The entry at `idx`, to change in place.
+    fn entry_bytes_mut(&mut self, idx: usize) -> Option<&mut [u8]> {
+        let slot = *self.entries.get(idx)?;
+        self.arena.get_mut(slot)
+    }
+
+    /// Rewrites the entry at `idx` (a new size, or a TTL added or dropped).
+    fn replace_entry(&mut self, idx: usize, field: &[u8], value: &[u8], ttl: Option<u64>) {
+        let fresh = encode_table_entry(&mut self.arena, field, value, ttl);
+        if let Some(slot) = self.entries.get_mut(idx) {
+            let old = std::mem::replace(slot, fresh);
+            self.arena.free(old);
+        }
+    }
+
     fn insert_new(&mut self, field: &[u8], value: &[u8], ttl: Option<u64>, h: u32) -> bool {
         if self.entries.len() >= MAX_TABLE_FIELDS {
             return false;
         }
         let idx = self.entries.len();
-        let entry = encode_table_entry(field, value, ttl);
-        self.entry_bytes = self
-            .entry_bytes
-            .saturating_add(alloc_size(entry.heap_len()));
+        let entry = encode_table_entry(&mut self.arena, field, value, ttl);
         if self.entries.len() == self.entries.capacity() {
-            // Grow by half rather than double: this Vec is 16 bytes a field.
+            // Grow by half rather than double: this Vec is 8 bytes a field.
             self.entries.reserve_exact(self.entries.len() / 2 + 8);
         }
         self.entries.push(entry);
@@ -1053,6 +1062,9 @@ impl Table {
         self.index.shrink_if_sparse();
         if self.entries.capacity() > len.saturating_mul(2).saturating_add(16) {
             self.entries.shrink_to(len + len / 4 + 8);
+        }
+        if self.arena.needs_compaction() {
+            self.arena.compact(&mut self.entries);
         }
     }
 
@@ -1083,9 +1095,7 @@ impl Table {
             return;
         }
         let removed = self.entries.swap_remove(idx);
-        self.entry_bytes = self
-            .entry_bytes
-            .saturating_sub(alloc_size(removed.heap_len()));
+        self.arena.free(removed);
         // The last entry moved into `idx`: repoint its slot.
         let last = self.entries.len();
         if idx < last {
@@ -1102,10 +1112,7 @@ impl Table {
         let Some((_, idx)) = self.find(field, h) else {
             return false;
         };
-        let Some(slot) = self.entries.get_mut(idx) else {
-            return false;
-        };
-        let Some(old) = parse_table_entry(slot) else {
+        let Some(old) = self.entry(idx) else {
             return false;
         };
         let old_ttl = old.ttl;
@@ -1115,17 +1122,16 @@ impl Table {
         match (old_ttl, at) {
             (Some(_), Some(new)) => {
                 let ttl_pos = old.ttl_pos;
-                if let Some(dst) = slot.get_mut(ttl_pos..ttl_pos + 8) {
+                if let Some(dst) = self
+                    .entry_bytes_mut(idx)
+                    .and_then(|e| e.get_mut(ttl_pos..ttl_pos + 8))
+                {
                     dst.copy_from_slice(&new.to_le_bytes());
                 }
             }
             _ => {
-                let fresh = encode_table_entry(old.field, old.value, at);
-                self.entry_bytes = self
-                    .entry_bytes
-                    .saturating_sub(alloc_size(slot.heap_len()))
-                    .saturating_add(alloc_size(fresh.heap_len()));
-                *slot = fresh;
+                let (field, value) = (old.field.to_vec(), old.value.to_vec());
+                self.replace_entry(idx, &field, &value, at);
             }
         }
         if let Some(old_at) = old_ttl {
@@ -1203,9 +1209,9 @@ impl Table {
         alloc_size(std::mem::size_of::<Table>())
             .saturating_add(alloc_size(self.index.heap_bytes()))
             .saturating_add(alloc_size(
-                self.entries.capacity() * std::mem::size_of::<ThinBytes>(),
+                self.entries.capacity() * std::mem::size_of::<Slot>(),
             ))
-            .saturating_add(self.entry_bytes)
+            .saturating_add(self.arena.heap_bytes())
             .saturating_add(alloc_size(self.key.len()))
             .saturating_add(self.expiries.len().saturating_mul(BTREE_BYTES_PER_KEY))
     }
@@ -1235,21 +1241,21 @@ mod tests {
         for (h, i) in t.index.assert_valid() {
             assert!(!seen[i], "entry indexed twice");
             seen[i] = true;
-            let e = parse_table_entry(&t.entries[i]).expect("parse");
+            let e = t.entry(i).expect("parse");
             assert_eq!(t.hash(e.field), h, "slot hash mismatch");
         }
         assert!(seen.iter().all(|&b| b), "entry not indexed");
         let mut want: BTreeMap<(u64, u32), u32> = BTreeMap::new();
         let mut bytes = 0;
-        for e in &t.entries {
-            bytes += alloc_size(e.heap_len());
-            let p = parse_table_entry(e).expect("parse");
+        for (i, &slot) in t.entries.iter().enumerate() {
+            bytes += t.arena.size(slot);
+            let p = t.entry(i).expect("parse");
             if let Some(at) = p.ttl {
                 *want.entry((at, t.hash(p.field))).or_insert(0) += 1;
             }
         }
         assert_eq!(want, t.expiries.records(), "expiry index out of sync");
-        assert_eq!(bytes, t.entry_bytes);
+        assert_eq!(bytes, t.arena.live_bytes(), "arena's live bytes");
     }
 
     fn check(h: &Hash) {
@@ -1726,6 +1732,48 @@ mod tests {
     }
 
     #[test]
+    fn deleting_most_fields_compacts_the_arena_and_keeps_the_rest() {
+        let mut h = big_table(40_000);
+        // Values of new sizes as well: their old room is left to compaction.
+        for i in (0..40_000).step_by(7) {
+            h.set(
+                format!("field:{i}").as_bytes(),
+                format!("longer-{i}").as_bytes(),
+                true,
+                &L,
+            );
+        }
+        let full = h.memory_usage();
+        for i in (0..40_000).filter(|i| i % 5 != 0) {
+            assert!(h.remove(format!("field:{i}").as_bytes()));
+        }
+        check(&h);
+        assert!(
+            h.memory_usage() < full / 2,
+            "{full} -> {}",
+            h.memory_usage()
+        );
+        let arena = &table_of(&h).arena;
+        assert!(
+            arena.heap_bytes() < 2 * arena.live_bytes() + 2 * 65_536,
+            "{arena:?} takes {}",
+            arena.heap_bytes()
+        );
+        for i in (0..40_000).step_by(5) {
+            let want = if i % 7 == 0 {
+                format!("longer-{i}")
+            } else {
+                format!("v{i}")
+            };
+            assert_eq!(
+                h.get(format!("field:{i}").as_bytes()),
+                Some(want.as_bytes())
+            );
+        }
+        assert_eq!(h.len(), 8_000);
+    }
+
+    #[test]
     fn memory_usage_is_plausible() {
         let mut h = Hash::new();
         h.set(b"name", b"user123456", false, &L);
@@ -1738,8 +1786,9 @@ mod tests {
         assert!((90..=112).contains(&m), "{m}");
         let mut big = big_table(100_000);
         let per_field = big.memory_usage() as f64 / 100_000.0;
-        // Field ~12 bytes + value ~6: entry 32 + slot ~13 + Vec ~20.
-        assert!((40.0..100.0).contains(&per_field), "{per_field}");
+        // Field ~12 bytes + value ~6: entry ~21 in the arena + index slot ~11 + slot in the
+        // entries Vec 8 (and up to half as much spare).
+        assert!((30.0..60.0).contains(&per_field), "{per_field}");
         let before = big.memory_usage();
         for i in 0..100_000 {
             big.set_expire_at(format!("field:{i}").as_bytes(), Some(i));

@@ -6,6 +6,7 @@
 //! something, which keeps expiry exact, testable with a fake clock, and the same for every
 //! command of a pipelined batch.
 
+mod arena;
 pub mod db;
 pub mod field_expiry;
 pub mod hash;
