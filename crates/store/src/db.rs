@@ -137,6 +137,20 @@ impl Item {
         Item { key, entry }
     }
 
+    /// Puts `entry` in this item's place and returns the old entry. The stored key is kept
+    /// when the new value is not a hash: overwriting a key (SET, MSET, INCR's result) then
+    /// allocates nothing for the key.
+    fn replace(&mut self, key: &[u8], entry: Entry) -> Entry {
+        let item = match self.key.take() {
+            Some(stored) if !matches!(entry.value, Value::Hash(_)) => Item {
+                key: Some(stored),
+                entry,
+            },
+            _ => Item::new(key, entry),
+        };
+        std::mem::replace(self, item).entry
+    }
+
     #[inline]
     fn key(&self) -> &[u8] {
         match (&self.key, &self.entry.value) {
@@ -258,7 +272,7 @@ impl Db {
                 return;
             };
             let new = entry.expire_at();
-            let old = std::mem::replace(item, Item::new(key, entry)).entry;
+            let old = item.replace(key, entry);
             self.note_fields(h, next_field_expiry(&old.value), new_fields_due);
             if old.expire_at() != new {
                 self.unlist_expiry(old.expire_at(), h);
@@ -631,6 +645,26 @@ mod tests {
         ));
         assert!(db.remove(b"k", 10));
         assert!(!db.remove(b"k", 10));
+    }
+
+    #[test]
+    fn overwriting_across_types_keeps_the_key() {
+        let mut db = Db::new();
+        let kinds = [
+            s("1"),
+            hash_with_ttls(&[]),
+            s("text"),
+            s("2"),
+            hash_with_ttls(&[]),
+        ];
+        for value in kinds.into_iter().cycle().take(12) {
+            let kind = value.type_name();
+            db.set(b"key", value, None);
+            let found = db.get(b"key", 0).map(|e| e.value.type_name());
+            assert_eq!(found, Some(kind));
+            assert_eq!(db.keys(0).collect::<Vec<_>>(), vec![&b"key"[..]]);
+        }
+        assert_eq!(db.len(), 1);
     }
 
     #[test]
