@@ -40,10 +40,11 @@
 //!
 //! **Table**: used when the hash has more than `max_listpack_entries` fields
 //! or when a field or value is longer than `max_listpack_value` bytes. Each
-//! field is one allocation holding field, optional expiry and value together
-//! (`varint(field_len << 1 | has_ttl) field [u64 LE expiry] value`), kept in
-//! a dense `Vec` so that [`Hash::nth`] (HRANDFIELD) is O(1) and iteration
-//! walks contiguous memory. Lookups go through the keyspace's own index, an
+//! field is one entry holding field, optional expiry and value together
+//! (`varint(field_len << 1 | has_ttl) field [u64 LE expiry] value`) in the
+//! table's [`Arena`](crate::arena) (entries back to back in shared blocks, no
+//! allocator header or rounding per field), and the entries' 8-byte slots sit
+//! in a dense `Vec` so that [`Hash::nth`] (HRANDFIELD) is O(1). Lookups go through the keyspace's own index, an
 //! [`OrderedIndex`] of 8-byte slots `(hash32, entry index)` kept **sorted by
 //! hash32**. Keeping the index sorted is what makes HSCAN work: the cursor is
 //! a position in hash space, not in slot space, so the index may grow or
