@@ -7,11 +7,12 @@
 //! message to a sleeping shard wakes it through the channel's eventfd; nothing polls.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use ahash::AHashMap;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use glommio::net::AcceptedTcpStream;
 use glommio::spawn_local;
@@ -265,7 +266,7 @@ pub struct Shard {
     pub listeners: RefCell<Vec<RawFd>>,
     requests: Senders<Request>,
     responses: Senders<Response>,
-    pending: RefCell<HashMap<u64, Rc<OneShot<ResponseBody>>>>,
+    pending: RefCell<AHashMap<u64, Rc<OneShot<ResponseBody>>>>,
     next_request: Cell<u64>,
     next_client: Cell<u64>,
     stopping: Cell<bool>,
