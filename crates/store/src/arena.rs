@@ -15,6 +15,8 @@
 //! again before the next, so the copying is amortised O(1) per freed byte. An entry larger than
 //! [`JUMBO`] gets a block of its own, given back as soon as the entry is freed.
 
+use std::ops::Range;
+
 use ahash::AHashMap;
 
 use crate::thin::varint;
@@ -43,6 +45,29 @@ impl Slot {
     }
 }
 
+/// A piece of an entry being written: new bytes, or bytes of the entry it replaces (a range of
+/// that entry's bytes, see [`Arena::rebuild`]).
+pub(crate) enum Part<'a> {
+    New(&'a [u8]),
+    Old(Range<usize>),
+}
+
+impl Part<'_> {
+    fn reborrow(&self) -> Part<'_> {
+        match self {
+            Part::New(bytes) => Part::New(bytes),
+            Part::Old(range) => Part::Old(range.clone()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Part::New(bytes) => bytes.len(),
+            Part::Old(range) => range.len(),
+        }
+    }
+}
+
 /// Blocks of entries; see the module documentation.
 #[derive(Clone, Default)]
 pub(crate) struct Arena {
@@ -55,6 +80,17 @@ pub(crate) struct Arena {
     spare: Vec<usize>,
     free_bytes: usize,
     live_bytes: usize,
+}
+
+/// Block `from` to read and block `to` to write, two different blocks of `blocks`.
+fn two_blocks(blocks: &mut [Box<[u8]>], from: usize, to: usize) -> (&[u8], &mut [u8]) {
+    if from < to {
+        let (low, high) = blocks.split_at_mut(to);
+        (&low[from], &mut high[0])
+    } else {
+        let (low, high) = blocks.split_at_mut(from);
+        (&high[0], &mut low[to])
+    }
 }
 
 /// Reads the varint at the start of `bytes`: the length it encodes and its own size.
@@ -72,18 +108,58 @@ fn read_header(bytes: &[u8]) -> Option<(usize, usize)> {
 impl Arena {
     /// Stores the concatenation of `parts` and returns where.
     pub(crate) fn alloc(&mut self, parts: &[&[u8]]) -> Slot {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.write(parts.iter().map(|&p| Part::New(p)), None)
+    }
+
+    /// Stores a new entry made of `parts`, whose [`Part::Old`] pieces are ranges of the bytes
+    /// of entry `old`, and frees `old`: an entry rebuilt from itself (a value of a new size, a
+    /// TTL added or dropped) without copying its bytes out first. `None` if `old` is not an
+    /// entry.
+    pub(crate) fn rebuild(&mut self, old: Slot, parts: &[Part<'_>]) -> Option<Slot> {
+        let (raw, n) = self.raw(old)?;
+        let data = raw.len() - n;
+        if parts
+            .iter()
+            .any(|p| matches!(p, Part::Old(r) if r.end > data))
+        {
+            return None;
+        }
+        let fresh = self.write(parts.iter().map(|p| p.reborrow()), Some(old));
+        self.free(old);
+        Some(fresh)
+    }
+
+    /// Writes the varint of the parts' total length and then the parts into new room. `Old`
+    /// ranges are of `from`'s bytes (which the new room never overlaps: `from` is live).
+    fn write<'p>(
+        &mut self,
+        parts: impl Iterator<Item = Part<'p>> + Clone,
+        from: Option<Slot>,
+    ) -> Slot {
+        let len: usize = parts.clone().map(|p| p.len()).sum();
         let (head, n) = varint(len as u64);
         let size = n + len;
-        let slot = self.reserve(size);
-        let block = &mut self.blocks[slot.block()];
-        let mut at = slot.offset();
-        for part in std::iter::once(&&head[..n]).chain(parts) {
-            block[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
+        let to = self.reserve(size);
+        let source = from.and_then(|f| Some((f.block(), f.offset() + self.raw(f)?.1)));
+        self.blocks[to.block()][to.offset()..to.offset() + n].copy_from_slice(&head[..n]);
+        let mut at = to.offset() + n;
+        for part in parts {
+            let end = at + part.len();
+            match (part, source) {
+                (Part::New(bytes), _) => self.blocks[to.block()][at..end].copy_from_slice(bytes),
+                (Part::Old(r), Some((block, data))) if block == to.block() => {
+                    self.blocks[block].copy_within(data + r.start..data + r.end, at);
+                }
+                (Part::Old(r), Some((block, data))) => {
+                    let (src, dst) = two_blocks(&mut self.blocks, block, to.block());
+                    dst[at..end].copy_from_slice(&src[data + r.start..data + r.end]);
+                }
+                (Part::Old(_), None) => {}
+            }
+            at = end;
         }
         self.live_bytes += size;
-        slot
+        to
     }
 
     /// Room for `size` bytes: reused, at the end of the open block, or in a new block.
@@ -251,6 +327,67 @@ mod tests {
         let header = |len: usize| 1 + usize::from(len >= 128) + usize::from(len >= 16_384);
         let live: usize = lens.iter().map(|&l| l + header(l)).sum();
         assert_eq!(a.live_bytes(), live);
+    }
+
+    #[test]
+    fn an_entry_is_rebuilt_from_its_own_bytes_in_any_block() {
+        let mut a = Arena::default();
+        // `near` fills the open block's neighbourhood; `far` ends up in another block.
+        let near = a.alloc(&[b"field", b"old-value"]);
+        let filler = bytes(3, 4000);
+        let mut others: Vec<Slot> = (0..20).map(|_| a.alloc(&[&filler])).collect();
+        let far = a.alloc(&[b"field2", b"v2"]);
+        assert_ne!(near.block(), far.block());
+        for (slot, field, old_value) in [
+            (near, &b"field"[..], &b"old-value"[..]),
+            (far, b"field2", b"v2"),
+        ] {
+            let f = 0..field.len();
+            let v = field.len()..field.len() + old_value.len();
+            // A new value after the old field: bytes from the old entry and new ones.
+            let grown = a
+                .rebuild(
+                    slot,
+                    &[
+                        Part::Old(f.clone()),
+                        Part::New(b"|"),
+                        Part::New(b"new value"),
+                    ],
+                )
+                .unwrap();
+            assert_eq!(a.get(grown).unwrap(), [field, b"|", b"new value"].concat());
+            // The old value kept, something inserted before it.
+            let again = a
+                .rebuild(
+                    grown,
+                    &[
+                        Part::Old(f.clone()),
+                        Part::New(b"+ttl"),
+                        Part::Old(f.len() + 1..f.len() + 10),
+                    ],
+                )
+                .unwrap();
+            assert_eq!(
+                a.get(again).unwrap(),
+                [field, b"+ttl", b"new value"].concat()
+            );
+            // A range past the entry's end is refused and leaves it alone.
+            assert_eq!(a.rebuild(again, &[Part::Old(v.start..v.start + 100)]), None);
+            assert_eq!(
+                a.get(again).unwrap(),
+                [field, b"+ttl", b"new value"].concat()
+            );
+            others.push(again);
+        }
+        let header = |len: usize| 1 + usize::from(len >= 128);
+        let live: usize = others
+            .iter()
+            .map(|&s| {
+                let len = a.get(s).unwrap().len();
+                len + header(len)
+            })
+            .sum();
+        assert_eq!(a.live_bytes(), live, "the old entries were freed");
     }
 
     #[test]

@@ -81,7 +81,7 @@ use std::ops::Range;
 
 use ahash::RandomState;
 
-use crate::arena::{Arena, Slot};
+use crate::arena::{Arena, Part, Slot};
 use crate::index::{ExpiryIndex, OrderedIndex};
 use crate::thin::varint;
 
@@ -1015,8 +1015,7 @@ impl Table {
                 dst.copy_from_slice(value);
             }
         } else {
-            let field = old.field.to_vec();
-            self.replace_entry(idx, &field, value, new_ttl);
+            self.rewrite_entry(idx, Some(value), new_ttl);
         }
         if new_ttl.is_none() {
             if let Some(at) = old_ttl {
@@ -1031,12 +1030,27 @@ impl Table {
         self.arena.get_mut(slot)
     }
 
-    /// Rewrites the entry at `idx` (a new size, or a TTL added or dropped).
-    fn replace_entry(&mut self, idx: usize, field: &[u8], value: &[u8], ttl: Option<u64>) {
-        let fresh = encode_table_entry(&mut self.arena, field, value, ttl);
+    /// Rewrites the entry at `idx` with `value` (its own if `None`) and `ttl` (a value of a
+    /// new size, or a TTL added or dropped); the field, and a kept value, are copied within the
+    /// arena, not out of it.
+    fn rewrite_entry(&mut self, idx: usize, value: Option<&[u8]>, ttl: Option<u64>) {
+        let Some(e) = self.entry(idx) else {
+            return;
+        };
+        let field = e.ttl_pos - e.field.len()..e.ttl_pos;
+        let kept = e.value_pos..e.value_pos + e.value.len();
+        let (tag, tag_len) = varint(tagged_len(field.len(), ttl.is_some()));
+        let ttl = ttl.map(u64::to_le_bytes);
+        let parts = [
+            Part::New(tag.get(..tag_len).unwrap_or_default()),
+            Part::Old(field),
+            Part::New(ttl.as_ref().map_or(&[], |t| &t[..])),
+            value.map_or(Part::Old(kept), Part::New),
+        ];
         if let Some(slot) = self.entries.get_mut(idx) {
-            let old = std::mem::replace(slot, fresh);
-            self.arena.free(old);
+            if let Some(fresh) = self.arena.rebuild(*slot, &parts) {
+                *slot = fresh;
+            }
         }
     }
 
@@ -1130,10 +1144,7 @@ impl Table {
                     dst.copy_from_slice(&new.to_le_bytes());
                 }
             }
-            _ => {
-                let (field, value) = (old.field.to_vec(), old.value.to_vec());
-                self.replace_entry(idx, &field, &value, at);
-            }
+            _ => self.rewrite_entry(idx, None, at),
         }
         if let Some(old_at) = old_ttl {
             self.expiries.remove(old_at, h);
