@@ -161,7 +161,7 @@ struct Engine {
     /// Compiled scripts by lower-case SHA1 hex, held in Lua's registry (a handle per script
     /// would use up mlua's reference stack after some thousands).
     scripts: AHashMap<[u8; 40], RegistryKey>,
-    /// The SHA1 of each script `EVAL` has compiled, by body: an `EVAL` of a known body looks
+    /// The SHA1 of each script compiled from its body, by body: an `EVAL` of a known body looks
     /// it up instead of hashing it again (SHA1 took about 5% of an `EVAL`'s CPU).
     bodies: AHashMap<Box<[u8]>, [u8; 40]>,
     /// A coroutine that ended normally, ready to run the next script (Lua 5.1 can start a
@@ -414,26 +414,18 @@ impl Engine {
         self.lua.registry_value(key).ok()
     }
 
-    /// The script `body`, compiled, and its SHA1; the body is hashed the first time only.
-    fn compile_body(&mut self, body: &[u8]) -> Result<([u8; 40], Function), CmdError> {
-        if let Some(f) = self
+    /// The script `body`, compiled (and cached under its SHA1 for `EVALSHA`), and its SHA1.
+    /// `EVAL` and `SCRIPT LOAD` come here; a body seen before is neither hashed nor compiled
+    /// again.
+    fn compile(&mut self, body: &[u8]) -> Result<([u8; 40], Function), CmdError> {
+        if let Some(known) = self
             .bodies
             .get(body)
             .and_then(|sha| Some((*sha, self.cached(sha)?)))
         {
-            return Ok(f);
+            return Ok(known);
         }
         let sha = sha1(body);
-        let f = self.compile(sha, body)?;
-        self.bodies.insert(body.into(), sha);
-        Ok((sha, f))
-    }
-
-    /// The compiled script `body`, compiling and caching it under `sha` if needed.
-    fn compile(&mut self, sha: [u8; 40], body: &[u8]) -> Result<Function, CmdError> {
-        if let Some(f) = self.cached(&sha) {
-            return Ok(f);
-        }
         let f = self
             .lua
             .load(body)
@@ -449,7 +441,8 @@ impl Engine {
             })?;
         let key = self.lua.create_registry_value(f.clone()).map_err(lua_err)?;
         self.scripts.insert(sha, key);
-        Ok(f)
+        self.bodies.insert(body.into(), sha);
+        Ok((sha, f))
     }
 }
 
@@ -551,7 +544,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
                 .flatten();
             (sha, found.ok_or(CmdError::NoScript)?)
         } else {
-            engine.compile_body(args.get(1))?
+            engine.compile(args.get(1))?
         };
         engine.reach(reach).map_err(lua_err)?;
         let coroutine = engine.coroutine(&f).map_err(lua_err)?;
@@ -1168,8 +1161,7 @@ pub fn script(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         if args.len() != 3 {
             return Err(arity_error());
         }
-        let sha = sha1(args.get(2));
-        with_engine(|engine| engine.compile(sha, args.get(2)).map(drop))?;
+        let (sha, _) = with_engine(|engine| engine.compile(args.get(2)))?;
         ctx.reply.bulk(&sha);
     } else if sub.eq_ignore_ascii_case(b"exists") {
         if args.len() < 3 {
