@@ -15,7 +15,7 @@
 # Run by hand on a quiet machine, holding the build lock so that no build runs meanwhile:
 #   flock /tmp/shardis-build.lock scripts/bench-memory.sh
 # N=100000 scales the datasets down for a quick try; SHARDIS=path uses that binary instead of
-# building a release one. Prints a markdown table.
+# building a release one; DATASETS="3 4" measures only those. Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -130,7 +130,7 @@ names=(
 
 echo "| dataset | Shardis used_memory | Redis used_memory | ratio | Shardis RSS | Redis RSS | ratio | Shardis load s | Redis load s |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-for d in 1 2 3 4; do
+for d in ${DATASETS:-1 2 3 4}; do
     start shardis
     read -r s_used s_rss s_secs < <(load_and_measure "$work/$d.resp")
     stop

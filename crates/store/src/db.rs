@@ -29,12 +29,14 @@
 //! keys with a TTL are also listed in an [`ExpiryIndex`] ordered by `(expire_at, hash)`, which
 //! stores hashes, not keys. It is exact, earliest first, and each reclaim is O(log n), so a
 //! million keys expiring in the same millisecond are reclaimed a bounded slice at a time. Every
-//! change of a key's expiry goes through [`Db::put`], [`Db::take`] or [`Db::set_expire_at`], which keep the tree in step.
+//! change of a key's expiry goes through [`Db::put`], [`Db::take`] or [`Db::set_expire_at`],
+//! which keep the index in step.
 
 use ahash::RandomState;
 
+use crate::expiry_index::ExpiryIndex;
 use crate::field_expiry::next_field_expiry;
-use crate::index::{ExpiryIndex, OrderedIndex, MAX_ENTRIES};
+use crate::index::{OrderedIndex, MAX_ENTRIES};
 use crate::thin::ThinBytes;
 use crate::value::Value;
 
@@ -395,6 +397,8 @@ impl Db {
     /// Approximate bytes used by keys and values.
     pub fn memory_usage(&self) -> usize {
         self.index.heap_bytes()
+            + self.expires.heap_bytes()
+            + self.field_expiries.heap_bytes()
             + self.items.capacity() * std::mem::size_of::<Item>()
             + self
                 .items

@@ -3,7 +3,7 @@
 //!
 //! Active expiry must find the hashes with due fields without visiting every key, and must stay
 //! bounded however many fields fall due at once. So each database lists every hash that has
-//! field TTLs in a second [`ExpiryIndex`](crate::index::ExpiryIndex), by `(earliest field
+//! field TTLs in a second [`ExpiryIndex`](crate::expiry_index::ExpiryIndex), by `(earliest field
 //! expiry, hash of the key)`: the due hashes are always at its front, and each
 //! [`Hash`](crate::hash::Hash) finds its own due fields through its own TTL index. Like the key
 //! expiry index it stores the key's 32-bit hash, not the key (4 bytes instead of a copy of the

@@ -55,14 +55,13 @@
 //! # The TTL index
 //!
 //! Active expiry must find the earliest-expiring fields of a million-field
-//! hash without scanning it. The table keeps an [`ExpiryIndex`] (a B-tree of
-//! `(expire_at, hash32)`, as the keyspace does) next to the fields. It stores
-//! the 4-byte field hash
-//! rather than the field itself so that no field is stored twice; the rare
-//! fields that share a hash32 are told apart by comparing their stored
-//! expiry. A B-tree (rather than a lazily cleaned heap) keeps the index exact,
-//! so [`Hash::next_expiry`] never sees stale entries and no O(n) rebuild can
-//! land on a single command. The compact encoding has no index: a linear scan
+//! hash without scanning it. The table keeps an [`ExpiryIndex`] (sorted
+//! 12-byte records `(expire_at, hash32)`, as the keyspace does) next to the
+//! fields. It stores the 4-byte field hash rather than the field itself so
+//! that no field is stored twice; the rare fields that share a hash32 are told
+//! apart by comparing their stored expiry. A sorted index (rather than a
+//! lazily cleaned heap) is exact, so [`Hash::next_expiry`] never sees stale
+//! entries and no O(n) rebuild can land on a single command. The compact encoding has no index: a linear scan
 //! of at most `max_listpack_entries` fields is cheap.
 //!
 //! # listpack vs listpackex
@@ -82,7 +81,8 @@ use std::ops::Range;
 use ahash::RandomState;
 
 use crate::arena::{Arena, Part, Slot};
-use crate::index::{ExpiryIndex, OrderedIndex};
+use crate::expiry_index::ExpiryIndex;
+use crate::index::OrderedIndex;
 use crate::thin::varint;
 
 /// When a compact hash must become a hash table (Redis's
@@ -339,8 +339,8 @@ impl Hash {
     }
 
     /// Bytes used by this value: the `Hash` itself plus every heap block,
-    /// each rounded up to a jemalloc-like size class. The TTL B-tree is
-    /// estimated per entry. For MEMORY USAGE and `used_memory` accounting.
+    /// each rounded up to a jemalloc-like size class. For MEMORY USAGE and
+    /// `used_memory` accounting.
     pub fn memory_usage(&self) -> usize {
         let inline = std::mem::size_of::<Hash>();
         match &self.repr {
@@ -1215,9 +1215,6 @@ impl Table {
     }
 
     fn memory_usage(&self) -> usize {
-        // Rough per-key cost of a BTreeMap<(u64, u32), u32>: ~256-byte
-        // leaves holding 11 keys, about two-thirds full, plus inner nodes.
-        const BTREE_BYTES_PER_KEY: usize = 40;
         alloc_size(std::mem::size_of::<Table>())
             .saturating_add(alloc_size(self.index.heap_bytes()))
             .saturating_add(alloc_size(
@@ -1225,7 +1222,7 @@ impl Table {
             ))
             .saturating_add(self.arena.heap_bytes())
             .saturating_add(alloc_size(self.key.len()))
-            .saturating_add(self.expiries.len().saturating_mul(BTREE_BYTES_PER_KEY))
+            .saturating_add(self.expiries.heap_bytes())
     }
 }
 

@@ -1,5 +1,6 @@
-//! Indexes over a dense array of entries that has no stable positions: [`OrderedIndex`] finds
-//! entries by hash and walks them in hash order; [`ExpiryIndex`] finds the earliest expiries.
+//! [`OrderedIndex`]: an index over a dense array of entries that has no stable positions, which
+//! finds entries by hash and walks them in hash order. (The earliest expiries are found by an
+//! [`ExpiryIndex`](crate::expiry_index::ExpiryIndex).)
 //!
 //! # The ordered hash index
 //!
@@ -20,9 +21,6 @@
 //! visited exactly once, because its hash does not change. (Redis gets the same guarantee from
 //! its reverse-binary cursor over power-of-two tables; a hash-ordered table makes it plain.)
 //! Entries sharing a hash are always visited in the same call, so a cursor never splits them.
-
-use std::collections::btree_map::Entry as TreeEntry;
-use std::collections::BTreeMap;
 
 /// One slot: a hash and the position of its entry. `idx == u32::MAX` marks an empty slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,84 +287,6 @@ impl OrderedIndex {
     }
 }
 
-/// Entries with an expiry, ordered by `(expire_at, bit-reversed hash)`, earliest first.
-///
-/// Entries that expire in the same millisecond come out in the order of their hashes' low bits,
-/// which are spread evenly over an [`OrderedIndex`]. In plain hash order a mass expiry would
-/// delete them index position by position, leaving the survivors bunched at the top of hash
-/// space, where a shrunken index would pile them into one long cluster (every later removal
-/// then shifting thousands of slots).
-///
-/// It stores the entry's 32-bit hash rather than its name, so that nothing is stored twice: the
-/// [`OrderedIndex`] resolves the hash to the few entries that share it, and the one whose
-/// expiry matches is the one. Several entries may share both hash and expiry, hence a count. A
-/// B-tree keeps the index exact (no stale records to clean up in one long pass) at O(log n) per
-/// change, so active expiry can reclaim any number of due entries a bounded slice at a time.
-#[derive(Clone, Debug, Default)]
-pub struct ExpiryIndex {
-    tree: BTreeMap<(u64, u32), u32>,
-    len: usize,
-}
-
-impl ExpiryIndex {
-    /// Entries listed.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True when no entry is listed.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Lists an entry with hash `h` expiring at `at`.
-    pub fn add(&mut self, at: u64, h: u32) {
-        *self.tree.entry((at, h.reverse_bits())).or_insert(0) += 1;
-        self.len += 1;
-    }
-
-    /// Unlists one entry with hash `h` expiring at `at`, if listed.
-    pub fn remove(&mut self, at: u64, h: u32) {
-        if let TreeEntry::Occupied(mut record) = self.tree.entry((at, h.reverse_bits())) {
-            if *record.get() > 1 {
-                *record.get_mut() -= 1;
-            } else {
-                record.remove();
-            }
-            self.len -= 1;
-        }
-    }
-
-    /// The earliest `(expire_at, hash)` listed.
-    pub fn first(&self) -> Option<(u64, u32)> {
-        self.tree
-            .first_key_value()
-            .map(|(&(at, reversed), _)| (at, reversed.reverse_bits()))
-    }
-
-    /// Drops every record of `(at, h)`: for a record no entry matches (which only a caller that
-    /// changed an expiry behind the index's back can cause), so that expiry cannot spin on it.
-    pub fn forget(&mut self, at: u64, h: u32) {
-        if let Some(count) = self.tree.remove(&(at, h.reverse_bits())) {
-            self.len -= count as usize;
-        }
-    }
-
-    /// Unlists everything.
-    pub fn clear(&mut self) {
-        *self = ExpiryIndex::default();
-    }
-
-    /// Every `(expire_at, hash)` listed, with how many entries share it (tests).
-    #[cfg(test)]
-    pub(crate) fn records(&self) -> BTreeMap<(u64, u32), u32> {
-        self.tree
-            .iter()
-            .map(|(&(at, reversed), &n)| ((at, reversed.reverse_bits()), n))
-            .collect()
-    }
-}
-
 /// Home slots for `n` entries, when an index is built, grows or shrinks: a load of 8/15, so that
 /// it takes half as many entries again before it passes 4/5 and must grow, the load where
 /// ordered linear probing still finds an entry within a cache line or two. Any size works, as
@@ -479,22 +399,6 @@ mod tests {
         for &(_, i) in &kept {
             assert_eq!(seen[i], 1, "entry {i}");
         }
-    }
-
-    #[test]
-    fn expiry_index_counts_and_orders() {
-        let mut e = ExpiryIndex::default();
-        e.add(20, 1);
-        e.add(10, 2);
-        e.add(10, 2);
-        assert_eq!((e.len(), e.first()), (3, Some((10, 2))));
-        e.remove(10, 2);
-        assert_eq!((e.len(), e.first()), (2, Some((10, 2))));
-        e.remove(99, 9);
-        e.forget(10, 2);
-        assert_eq!((e.len(), e.first()), (1, Some((20, 1))));
-        e.clear();
-        assert!(e.is_empty() && e.first().is_none());
     }
 
     #[test]

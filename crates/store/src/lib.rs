@@ -8,6 +8,7 @@
 
 mod arena;
 pub mod db;
+pub mod expiry_index;
 pub mod field_expiry;
 pub mod hash;
 pub mod index;
