@@ -28,7 +28,7 @@ use std::cmp::Ordering;
 
 use shardis_resp::parse_i64;
 use shardis_store::ldouble::LongDouble;
-use shardis_store::{Db, Entry, StrValue, Value};
+use shardis_store::{Db, Entry, StrValue, ThinBytes, Value};
 
 use crate::expire::{expire_at_ms, MILLISECONDS, SECONDS};
 use crate::string::as_string;
@@ -101,7 +101,7 @@ fn long_double_text(value: LongDouble) -> Result<String, CmdError> {
 
 /// Stores a float result as Redis does: a string, even when it reads as an integer.
 fn float_value(text: &str) -> Value {
-    Value::Str(StrValue::Raw(text.as_bytes().into()))
+    Value::Str(StrValue::Raw(ThinBytes::new(text.as_bytes())))
 }
 
 /// `INCRBYFLOAT key increment`: the new value, as a bulk string in both protocols.

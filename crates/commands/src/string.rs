@@ -491,7 +491,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
             let mut bytes = vec![0; offset];
             bytes.extend_from_slice(value);
             let len = bytes.len();
-            db.set(key, Value::Str(StrValue::Growable(bytes)), None);
+            db.set(key, Value::Str(StrValue::Growable(Box::new(bytes))), None);
             len
         }
         Some(entry) => {

@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! The keys and their entries live densely packed in one `Vec` of [`Item`]s, found through an
-//! [`OrderedIndex`] of 8-byte `(hash, position)` slots kept sorted by hash. Per key that is 40
+//! [`OrderedIndex`] of 8-byte `(hash, position)` slots kept sorted by hash. Per key that is 32
 //! bytes in the dense array, 10-15 bytes of index and the key's bytes: less than a `HashMap` of
 //! the same entries, whose buckets carry the whole entry at a load of 44-87%. Deleting moves
 //! the last item into the hole (`swap_remove`) and repoints its one slot.
@@ -817,7 +817,7 @@ mod tests {
 
     #[test]
     fn a_hash_holds_its_key_through_moves_and_type_changes() {
-        assert_eq!(std::mem::size_of::<Item>(), 40);
+        assert_eq!(std::mem::size_of::<Item>(), 32);
         let mut db = Db::new();
         for i in 0..1000 {
             db.set(format!("h{i}").as_bytes(), hash_with_ttls(&[]), None);

@@ -18,4 +18,5 @@ mod thin;
 pub mod value;
 
 pub use db::{Db, Entry, Store};
+pub use thin::ThinBytes;
 pub use value::{StrValue, Value};

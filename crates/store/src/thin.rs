@@ -5,13 +5,18 @@
 //! (8 MB per million). A `ThinBytes` is a single pointer to one allocation holding the length
 //! as a LEB128 varint, then the bytes: one byte of length for strings under 128 bytes, which an
 //! allocator block of a key's size usually has to spare anyway (glibc's smallest block holds
-//! 24 bytes).
+//! 24 bytes). String values and the buffers of small hashes are `ThinBytes` too, which is what
+//! keeps a [`Value`](crate::Value) at 16 bytes.
+//!
+//! Allocations are 2-aligned, so the low bit of the pointer is free: a
+//! [`Hash`](crate::hash::Hash) uses it to tell its compact buffer from its table.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ptr::NonNull;
 
-/// An owned byte string of fixed length, 8 bytes wide.
-pub(crate) struct ThinBytes {
+/// An owned byte string of fixed length, 8 bytes wide; `Option<ThinBytes>` is 8 bytes too.
+#[repr(transparent)]
+pub struct ThinBytes {
     /// Points at `varint(len) bytes`, allocated with [`ThinBytes::layout`].
     ptr: NonNull<u8>,
 }
@@ -34,8 +39,12 @@ pub(crate) fn varint(mut v: u64) -> ([u8; 10], usize) {
     (out, n + 1)
 }
 
+/// Alignment of every allocation: 2, so that a pointer's low bit is always 0.
+pub(crate) const ALIGN: usize = 2;
+
 impl ThinBytes {
-    pub(crate) fn new(bytes: &[u8]) -> ThinBytes {
+    /// A copy of `bytes`.
+    pub fn new(bytes: &[u8]) -> ThinBytes {
         ThinBytes::from_parts(&[bytes])
     }
 
@@ -51,18 +60,35 @@ impl ThinBytes {
         // SAFETY: the allocation holds `n + len` bytes, the header and then every part, and
         // no source overlaps it.
         unsafe {
-            std::ptr::copy_nonoverlapping(head.as_ptr(), ptr.as_ptr(), n);
+            copy_part(&head[..n], ptr.as_ptr());
             let mut at = n;
             for part in parts {
-                std::ptr::copy_nonoverlapping(part.as_ptr(), ptr.as_ptr().add(at), part.len());
+                copy_part(part, ptr.as_ptr().add(at));
                 at += part.len();
             }
         }
         ThinBytes { ptr }
     }
 
+    /// Gives up ownership: the pointer, for [`ThinBytes::from_raw`].
+    pub(crate) fn into_raw(self) -> *mut u8 {
+        std::mem::ManuallyDrop::new(self).ptr.as_ptr()
+    }
+
+    /// Takes ownership back.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from [`ThinBytes::into_raw`] and not have been taken back before.
+    pub(crate) unsafe fn from_raw(ptr: *mut u8) -> ThinBytes {
+        // SAFETY: `into_raw` gave out a non-null pointer (the caller's contract).
+        ThinBytes {
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        }
+    }
+
     /// Bytes the allocation takes: the length's varint and the bytes.
-    pub(crate) fn heap_len(&self) -> usize {
+    pub fn heap_len(&self) -> usize {
         let (len, n) = self.header();
         n + len
     }
@@ -71,7 +97,8 @@ impl ThinBytes {
     fn layout(size: usize) -> Layout {
         // `size` is the size of an allocation that exists or is being made from a slice that
         // exists plus a few bytes, so it never exceeds `isize::MAX`: this cannot fail.
-        Layout::array::<u8>(size).unwrap_or_else(|_| handle_alloc_error(Layout::new::<u8>()))
+        Layout::from_size_align(size, ALIGN)
+            .unwrap_or_else(|_| handle_alloc_error(Layout::new::<u16>()))
     }
 
     /// The length and the number of bytes its varint takes.
@@ -93,6 +120,23 @@ impl ThinBytes {
             if b & 0x80 == 0 {
                 return (len, n);
             }
+        }
+    }
+}
+
+/// Copies `part` to `dst`. Most parts of a small hash's buffer are one-byte varints, for which a
+/// call to `memcpy` would cost more than the byte.
+///
+/// # Safety
+///
+/// `dst` must be valid for `part.len()` bytes and not overlap `part`.
+#[inline]
+unsafe fn copy_part(part: &[u8], dst: *mut u8) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match part {
+            [b] => *dst = *b,
+            _ => std::ptr::copy_nonoverlapping(part.as_ptr(), dst, part.len()),
         }
     }
 }
@@ -129,6 +173,14 @@ impl Clone for ThinBytes {
         ThinBytes::new(self)
     }
 }
+
+impl PartialEq for ThinBytes {
+    fn eq(&self, other: &ThinBytes) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for ThinBytes {}
 
 impl std::fmt::Debug for ThinBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -2,6 +2,7 @@
 
 use crate::hash::Hash;
 use crate::list::List;
+use crate::thin::ThinBytes;
 
 /// A value stored under a key.
 #[derive(Debug, Clone)]
@@ -53,12 +54,12 @@ impl Value {
 pub enum StrValue {
     /// A string whose bytes are the canonical decimal form of this integer.
     Int(i64),
-    /// Any other byte string, in an allocation of exactly its size.
-    Raw(Box<[u8]>),
+    /// Any other byte string, in an allocation of exactly its size behind a thin pointer.
+    Raw(ThinBytes),
     /// A string changed in place by `APPEND` or `SETRANGE`. It keeps spare capacity, as Redis's
     /// sds does, so that a run of appends costs amortised O(1) each; Redis reports such a string
     /// as `raw` whatever its length.
-    Growable(Vec<u8>),
+    Growable(Box<Vec<u8>>),
 }
 
 impl StrValue {
@@ -71,7 +72,7 @@ impl StrValue {
                 return StrValue::Int(n);
             }
         }
-        StrValue::Raw(bytes.into())
+        StrValue::Raw(ThinBytes::new(bytes))
     }
 
     /// The value's bytes, formatting an integer into `scratch` when needed.
@@ -97,8 +98,8 @@ impl StrValue {
     /// a [`StrValue::Growable`] first (a `Raw` string keeps its allocation).
     pub fn modify<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let mut bytes = match std::mem::replace(self, StrValue::Int(0)) {
-            StrValue::Int(n) => itoa_buf::Buffer::new().format(n).to_vec(),
-            StrValue::Raw(b) => b.into_vec(),
+            StrValue::Int(n) => Box::new(itoa_buf::Buffer::new().format(n).to_vec()),
+            StrValue::Raw(b) => Box::new(b.to_vec()),
             StrValue::Growable(v) => v,
         };
         let result = f(&mut bytes);
@@ -123,8 +124,8 @@ impl StrValue {
     fn heap_bytes(&self) -> usize {
         match self {
             StrValue::Int(_) => 0,
-            StrValue::Raw(b) => b.len(),
-            StrValue::Growable(v) => v.capacity(),
+            StrValue::Raw(b) => b.heap_len(),
+            StrValue::Growable(v) => std::mem::size_of::<Vec<u8>>() + v.capacity(),
         }
     }
 }
@@ -193,6 +194,12 @@ pub mod itoa_buf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_is_two_words() {
+        // What a key costs in the keyspace's dense array depends on it (see `crate::db`).
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+    }
 
     #[test]
     fn integers_round_trip_exactly() {
