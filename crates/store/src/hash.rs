@@ -11,24 +11,27 @@
 //! to a hash table once it grows past [`HashLimits`].
 //!
 //! **Compact** (Redis's "listpack"): the whole hash is one exact-size
-//! `Box<[u8]>`. Most hashes are small, and for them a single allocation with
+//! buffer (a [`ThinBytes`]). Most hashes are small, and for them a single allocation with
 //! no per-field pointers is far cheaper than any table; a linear scan over a
 //! few hundred short entries is also about as fast as hashing. Layout:
 //!
 //! ```text
 //! key     = varint(key_len) key               the key the hash is stored under
 //! header  = varint(count << 1 | ex)          ex: "listpackex" (see below)
-//! entry   = varint(field_len << 1 | has_ttl) field
-//!           [varint(expire_at_ms)]           only when has_ttl
-//!           value
+//! entry   = name [varint(expire_at_ms)] value  the expiry only when has_ttl
+//! name    = varint(field_len << 2 | has_ttl) field   spelled out
+//!         | varint(id << 2 | 2 | has_ttl)            a shared name
 //! value   = 0nnnnnnn                          the integer n, 0..=127
 //!         | 10llllll bytes                    length l < 64
 //!         | 11llllll varint(len >> 6) bytes   longer: low 6 bits, then the rest
 //! ```
 //!
-//! Varints are LEB128, so a field of up to 63 bytes costs one length byte,
+//! Varints are LEB128, so a field of up to 31 bytes costs one length byte,
 //! and a field without a TTL pays nothing for the TTL feature: the flag
-//! lives in a bit of its length. A value of up to 63 bytes also costs one
+//! lives in a bit of its length. A field name that many hashes use is not
+//! spelled out at all but shared, named by its id in the process's table of
+//! shared names (one byte for the first 32 names; see
+//! [`field_names`](crate::field_names) for which names are shared). A value of up to 63 bytes also costs one
 //! length byte, and a value that is the canonical decimal text of 0..=127
 //! (ages, counts, flags) is that one byte alone; it reads back as the same
 //! text, borrowed from a static table. An empty hash outside a database
@@ -82,6 +85,7 @@ use ahash::RandomState;
 
 use crate::arena::{Arena, Part, Slot};
 use crate::expiry_index::ExpiryIndex;
+use crate::field_names;
 use crate::index::OrderedIndex;
 use crate::thin::{varint, ThinBytes};
 
@@ -621,6 +625,8 @@ struct Header {
 struct CompactEntry<'a> {
     range: Range<usize>,
     field: &'a [u8],
+    /// The id of the field's name when it is shared, not spelled out.
+    shared: Option<u16>,
     value: &'a [u8],
     ttl: Option<u64>,
 }
@@ -640,22 +646,28 @@ impl<'a> Iterator for CompactIter<'a> {
         let start = self.pos;
         let mut p = start;
         let parsed = (|| {
-            let (flen, has_ttl) = read_tagged_len(self.buf, &mut p)?;
-            let field = take(self.buf, &mut p, flen)?;
-            let ttl = if has_ttl {
+            let tag = read_varint(self.buf, &mut p)?;
+            let named = usize::try_from(tag >> 2).ok()?;
+            let (field, shared) = if tag & 2 == 0 {
+                (take(self.buf, &mut p, named)?, None)
+            } else {
+                (field_names::name(named)?, Some(u16::try_from(named).ok()?))
+            };
+            let ttl = if tag & 1 == 1 {
                 Some(read_varint(self.buf, &mut p)?)
             } else {
                 None
             };
             let value = read_compact_value(self.buf, &mut p)?;
-            Some((field, value, ttl))
+            Some((field, shared, value, ttl))
         })();
         match parsed {
-            Some((field, value, ttl)) => {
+            Some((field, shared, value, ttl)) => {
                 self.pos = p;
                 Some(CompactEntry {
                     range: start..p,
                     field,
+                    shared,
                     value,
                     ttl,
                 })
@@ -777,17 +789,30 @@ fn key_of(buf: &[u8]) -> &[u8] {
         .unwrap_or_default()
 }
 
-fn compact_entry_len(field: &[u8], value: &[u8], ttl: Option<u64>) -> usize {
-    varint_len(tagged_len(field.len(), ttl.is_some()))
-        + field.len()
-        + ttl.map_or(0, varint_len)
-        + compact_value_len(value)
+/// The tag of a compact entry: how it names its field (its length, the bytes following, or the
+/// id of a shared name) and whether a TTL follows.
+fn field_tag(field: &[u8], shared: Option<u16>, has_ttl: bool) -> u64 {
+    let (named, shared_bit) = match shared {
+        Some(id) => (u64::from(id), 2),
+        None => (field.len() as u64, 0),
+    };
+    named << 2 | shared_bit | u64::from(has_ttl)
 }
 
-fn encode_compact_entry(field: &[u8], value: &[u8], ttl: Option<u64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(compact_entry_len(field, value, ttl));
-    put_varint(&mut out, tagged_len(field.len(), ttl.is_some()));
-    out.extend_from_slice(field);
+/// The entry for `field`, named by the shared id `shared` if it has one.
+fn encode_compact_entry(
+    field: &[u8],
+    value: &[u8],
+    ttl: Option<u64>,
+    shared: Option<u16>,
+) -> Vec<u8> {
+    let tag = field_tag(field, shared, ttl.is_some());
+    let spelled = if shared.is_some() { &[][..] } else { field };
+    let len =
+        varint_len(tag) + spelled.len() + ttl.map_or(0, varint_len) + compact_value_len(value);
+    let mut out = Vec::with_capacity(len);
+    put_varint(&mut out, tag);
+    out.extend_from_slice(spelled);
     if let Some(at) = ttl {
         put_varint(&mut out, at);
     }
@@ -924,14 +949,16 @@ impl Compact {
         if let Some(e) = self.find(field) {
             let ttl = if keep_ttl { e.ttl } else { None };
             let range = e.range;
-            let entry = encode_compact_entry(field, value, ttl);
+            let entry = encode_compact_entry(field, value, ttl, e.shared);
             if self.bytes().len() - range.len() + entry.len() > COMPACT_MAX_BYTES {
                 return None;
             }
             self.edit(header.count, header.ex, range, &entry);
             return Some(false);
         }
-        let entry = encode_compact_entry(field, value, None);
+        // A new field, which counts towards sharing its name (see `crate::field_names`); an
+        // existing one keeps the naming it has, without a lookup.
+        let entry = encode_compact_entry(field, value, None, field_names::id_of(field));
         if header.count >= limits.max_listpack_entries
             || self.bytes().len().saturating_add(entry.len()) > COMPACT_MAX_BYTES
         {
@@ -963,7 +990,7 @@ impl Compact {
         if e.ttl == at && ex == header.ex {
             return true;
         }
-        let entry = encode_compact_entry(e.field, e.value, at);
+        let entry = encode_compact_entry(e.field, e.value, at, e.shared);
         let range = e.range;
         self.edit(header.count, ex, range, &entry);
         true
@@ -2115,10 +2142,65 @@ mod tests {
         assert_eq!(h.get(b"f3"), Some(&b"abc"[..]));
         assert_eq!(h.get(b"f4"), Some(&b"11"[..]));
         assert_eq!(
-            compact_entry_len(b"age", b"42", None),
-            5,
+            encode_compact_entry(b"hash::tests::age", b"42", None, None).len(),
+            18,
             "field length, field, one value byte"
         );
+    }
+
+    #[test]
+    fn common_field_names_are_shared_and_read_back_the_same() {
+        // Field names of this test only: other tests in the process share the name table.
+        let names: [&[u8]; 3] = [b"shared::name", b"shared::email", b"shared::city"];
+        let profile = |i: usize| {
+            let mut h = Hash::new();
+            h.set_stored_key(format!("user:{i}").as_bytes());
+            for (n, name) in names.iter().enumerate() {
+                h.set(name, format!("{n}-{i:03}").as_bytes(), false, &L);
+            }
+            h
+        };
+        let first = profile(0);
+        let mut hashes: Vec<Hash> = (1..200).map(profile).collect();
+        let buffer = |h: &Hash| match h.repr() {
+            Repr::Compact(c) => c.bytes().len(),
+            Repr::Table(_) => panic!("expected a compact hash"),
+        };
+        // Each name's bytes are gone; its tag is one byte either way (two for an id past 31).
+        let spelled: usize = names.iter().map(|n| n.len()).sum();
+        let (before, after) = (buffer(&first), hashes.last().map_or(0, buffer));
+        assert!(
+            after + spelled <= before + names.len(),
+            "{after} vs {before}"
+        );
+        for (i, h) in std::iter::once(&first).chain(&hashes).enumerate() {
+            for (n, name) in names.iter().enumerate() {
+                assert_eq!(h.get(name), Some(format!("{n}-{i:03}").as_bytes()), "{i}");
+            }
+            assert_eq!(h.iter().count(), 3);
+            assert_eq!(h.stored_key(), format!("user:{i}").as_bytes());
+        }
+        // Every change works on a shared name as on a spelled-out one.
+        let h = &mut hashes[150];
+        assert!(h.set_expire_at(names[0], Some(500)));
+        assert_eq!(h.expire_at(names[0]), Some(Some(500)));
+        assert!(!h.set(names[0], b"kept ttl", true, &L));
+        assert_eq!(
+            h.get_with_ttl(names[0]),
+            Some((&b"kept ttl"[..], Some(500)))
+        );
+        assert_eq!(h.purge_expired(500, 10), 1);
+        assert!(h.remove(names[1]));
+        assert_eq!(h.get(names[1]), None);
+        assert!(h.set(names[1], b"back", false, &L));
+        let copy = h.clone();
+        assert_eq!(copy.get(names[1]), Some(&b"back"[..]));
+        // Converting to a table spells the names out.
+        h.prepare_bulk_set(10_000, &L);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(names[2]), Some(&b"2-151"[..]));
+        assert!(first.get(b"shared::unknown").is_none());
+        assert_eq!(h.get(names[1]), Some(&b"back"[..]));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod arena;
 pub mod db;
 pub mod expiry_index;
 pub mod field_expiry;
+mod field_names;
 pub mod hash;
 pub mod index;
 pub mod ldouble;
