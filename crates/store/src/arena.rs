@@ -27,21 +27,25 @@ const BLOCK: usize = 64 * 1024;
 /// Entries (header included) above this size get a block of their own.
 const JUMBO: usize = 4 * 1024;
 
-/// Where an entry lives: block index in the high 32 bits, offset in the low 32.
+/// Where an entry lives: the block's index (32 bits) and the offset in it (16 bits: blocks are
+/// 64 KiB, and an entry with a block of its own starts at 0), in 6 bytes, 2-aligned. A big hash
+/// keeps one per field, so each byte here is a megabyte per million fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Slot(u64);
+pub(crate) struct Slot([u16; 3]);
+
+const _: () = assert!(BLOCK <= 1 << 16, "offsets in a shared block must fit 16 bits");
 
 impl Slot {
     fn new(block: usize, offset: usize) -> Slot {
-        Slot(((block as u64) << 32) | offset as u64)
+        Slot([(block >> 16) as u16, block as u16, offset as u16])
     }
 
     fn block(self) -> usize {
-        (self.0 >> 32) as usize
+        usize::from(self.0[0]) << 16 | usize::from(self.0[1])
     }
 
     fn offset(self) -> usize {
-        (self.0 & u64::from(u32::MAX)) as usize
+        usize::from(self.0[2])
     }
 }
 
