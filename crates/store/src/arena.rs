@@ -33,7 +33,10 @@ const JUMBO: usize = 4 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Slot([u16; 3]);
 
-const _: () = assert!(BLOCK <= 1 << 16, "offsets in a shared block must fit 16 bits");
+const _: () = assert!(
+    BLOCK <= 1 << 16,
+    "offsets in a shared block must fit 16 bits"
+);
 
 impl Slot {
     fn new(block: usize, offset: usize) -> Slot {

@@ -44,7 +44,7 @@
 //! **Table**: used when the hash has more than `max_listpack_entries` fields
 //! or when a field or value is longer than `max_listpack_value` bytes. Each
 //! field is one entry holding field, optional expiry and value together
-//! (`varint(field_len << 1 | has_ttl) field [u64 LE expiry] value`) in the
+//! (`varint(field_len << 1 | has_ttl) field [48-bit LE expiry] value`) in the
 //! table's [`Arena`](crate::arena) (entries back to back in shared blocks, no
 //! allocator header or rounding per field), and the entries' 8-byte slots sit
 //! in a dense `Vec` so that [`Hash::nth`] (HRANDFIELD) is O(1). Lookups go through the keyspace's own index, an
@@ -336,8 +336,10 @@ impl Hash {
     /// Sets (`Some(ms)`) or clears (`None`, HPERSIST) the expiry of `field`.
     /// Returns false when there is no such field. Setting a time on a
     /// compact hash makes it report `"listpackex"`, even when the field is
-    /// missing, as Redis does.
+    /// missing, as Redis does. A time past 2^48 - 1 ms is stored as that
+    /// (commands cannot set one: Redis's limit is 2^46 - 1).
     pub fn set_expire_at(&mut self, field: &[u8], at: Option<u64>) -> bool {
+        let at = at.map(|at| at.min(TTL_MAX));
         match self.repr_mut() {
             Repr::Compact(c) => c.set_expire_at(field, at),
             Repr::Table(t) => t.set_expire_at(field, at),
@@ -1039,7 +1041,7 @@ struct TableEntry<'a> {
     field: &'a [u8],
     value: &'a [u8],
     ttl: Option<u64>,
-    /// Offset of the 8 expiry bytes (meaningful only when `ttl` is set).
+    /// Offset of the [`TTL_BYTES`] expiry bytes (meaningful only when `ttl` is set).
     ttl_pos: usize,
     /// Offset of the value bytes.
     value_pos: usize,
@@ -1051,8 +1053,7 @@ fn parse_table_entry(e: &[u8]) -> Option<TableEntry<'_>> {
     let field = take(e, &mut p, flen)?;
     let ttl_pos = p;
     let ttl = if has_ttl {
-        let bytes: [u8; 8] = take(e, &mut p, 8)?.try_into().ok()?;
-        Some(u64::from_le_bytes(bytes))
+        Some(read_ttl(take(e, &mut p, TTL_BYTES)?.try_into().ok()?))
     } else {
         None
     };
@@ -1065,11 +1066,29 @@ fn parse_table_entry(e: &[u8]) -> Option<TableEntry<'_>> {
     })
 }
 
+/// Bytes of a field's expiry in a table entry: 48 bits, which hold any expiry a command may set
+/// (`HFE_MAX_ABS_TIME_MSEC` is 2^46 - 1 ms); the store caps a later one at [`TTL_MAX`].
+const TTL_BYTES: usize = 6;
+
+/// The latest field expiry a table stores.
+const TTL_MAX: u64 = (1 << (8 * TTL_BYTES)) - 1;
+
+/// `at` as a table entry stores it.
+fn ttl_bytes(at: u64) -> [u8; TTL_BYTES] {
+    let [a, b, c, d, e, f, ..] = at.min(TTL_MAX).to_le_bytes();
+    [a, b, c, d, e, f]
+}
+
+/// The expiry in the bytes `ttl_bytes` wrote.
+fn read_ttl([a, b, c, d, e, f]: [u8; TTL_BYTES]) -> u64 {
+    u64::from_le_bytes([a, b, c, d, e, f, 0, 0])
+}
+
 /// One arena entry per field: field, fixed-width expiry (so that re-arming a
 /// TTL is an in-place write) and value, the value's length being implied.
 fn encode_table_entry(arena: &mut Arena, field: &[u8], value: &[u8], ttl: Option<u64>) -> Slot {
     let (tag, tag_len) = varint(tagged_len(field.len(), ttl.is_some()));
-    let ttl = ttl.map(u64::to_le_bytes);
+    let ttl = ttl.map(ttl_bytes);
     arena.alloc(&[
         tag.get(..tag_len).unwrap_or_default(),
         field,
@@ -1194,7 +1213,7 @@ impl Table {
         let field = e.ttl_pos - e.field.len()..e.ttl_pos;
         let kept = e.value_pos..e.value_pos + e.value.len();
         let (tag, tag_len) = varint(tagged_len(field.len(), ttl.is_some()));
-        let ttl = ttl.map(u64::to_le_bytes);
+        let ttl = ttl.map(ttl_bytes);
         let parts = [
             Part::New(tag.get(..tag_len).unwrap_or_default()),
             Part::Old(field),
@@ -1215,7 +1234,7 @@ impl Table {
         let idx = self.entries.len();
         let entry = encode_table_entry(&mut self.arena, field, value, ttl);
         if self.entries.len() == self.entries.capacity() {
-            // Grow by half rather than double: this Vec is 8 bytes a field.
+            // Grow by half rather than double: this Vec is 6 bytes a field.
             self.entries.reserve_exact(self.entries.len() / 2 + 8);
         }
         self.entries.push(entry);
@@ -1293,9 +1312,9 @@ impl Table {
                 let ttl_pos = old.ttl_pos;
                 if let Some(dst) = self
                     .entry_bytes_mut(idx)
-                    .and_then(|e| e.get_mut(ttl_pos..ttl_pos + 8))
+                    .and_then(|e| e.get_mut(ttl_pos..ttl_pos + TTL_BYTES))
                 {
-                    dst.copy_from_slice(&new.to_le_bytes());
+                    dst.copy_from_slice(&ttl_bytes(new));
                 }
             }
             _ => self.rewrite_entry(idx, None, at),
@@ -1871,7 +1890,7 @@ mod tests {
             }
             assert_eq!(h.get(b"empty-value"), Some(&b""[..]));
             assert!(h.set_expire_at(b"", Some(u64::MAX)));
-            assert_eq!(h.expire_at(b""), Some(Some(u64::MAX)));
+            assert_eq!(h.expire_at(b""), Some(Some(TTL_MAX)));
             assert!(h.remove(b""));
             assert_eq!(h.get(b""), None);
             assert_eq!(h.get(b"\x00"), Some(&[1u8, 0, 0xff][..]));
@@ -2201,6 +2220,23 @@ mod tests {
         assert_eq!(h.get(names[2]), Some(&b"2-151"[..]));
         assert!(first.get(b"shared::unknown").is_none());
         assert_eq!(h.get(names[1]), Some(&b"back"[..]));
+    }
+
+    #[test]
+    fn a_table_keeps_48_bits_of_expiry() {
+        let mut h = big_table(600);
+        for (i, at) in [1, 1 << 46, TTL_MAX, u64::MAX].into_iter().enumerate() {
+            let field = format!("field:{i}");
+            assert!(h.set_expire_at(field.as_bytes(), Some(at)));
+            assert_eq!(h.expire_at(field.as_bytes()), Some(Some(at.min(TTL_MAX))));
+        }
+        // Re-armed in place, then dropped and set again through a rebuilt entry.
+        assert!(h.set_expire_at(b"field:3", Some(12_345)));
+        assert!(h.set_expire_at(b"field:3", None));
+        assert!(h.set_expire_at(b"field:3", Some((1 << 40) + 7)));
+        assert_eq!(h.expire_at(b"field:3"), Some(Some((1 << 40) + 7)));
+        assert_eq!(h.next_expiry(), Some(1));
+        check(&h);
     }
 
     #[test]
