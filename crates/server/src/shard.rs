@@ -173,7 +173,7 @@ pub enum RequestBody {
     TryLock(u64),
     /// Lock the shard for this step, waiting for it if need be; answers `Granted(true)`.
     Lock(u64),
-    /// The step is over.
+    /// The step is over; no response (sent with [`Shard::tell`]).
     Unlock(u64),
     /// Move these keys (in every database) out to the step's coordinator; answers
     /// `Entries`.
@@ -419,6 +419,10 @@ impl Shard {
                 self.exit_if_done();
                 return;
             }
+            RequestBody::Unlock(step) => {
+                self.release(step);
+                return;
+            }
             RequestBody::Control(op) => self.control(op),
             RequestBody::Take { keys, .. } => ResponseBody::Entries(self.take_entries(&keys)),
             RequestBody::Put { entries, .. } => {
@@ -426,9 +430,7 @@ impl Shard {
                 ResponseBody::Done
             }
             // Answered by `serve_lock` above.
-            RequestBody::TryLock(_) | RequestBody::Lock(_) | RequestBody::Unlock(_) => {
-                ResponseBody::Done
-            }
+            RequestBody::TryLock(_) | RequestBody::Lock(_) => ResponseBody::Done,
         };
         let response = Response {
             id: request.id,
@@ -587,6 +589,18 @@ impl Shard {
         replies.wait().await.into_replies().reply(0).to_vec()
     }
 
+    /// Sends `body` to shard `to` expecting no response (`Unlock`, `Drained`): one message, where
+    /// a request and its response are two, each of which may wake a thread.
+    pub async fn tell(&self, to: usize, body: RequestBody) {
+        let request = Request {
+            from: self.id,
+            id: 0,
+            body,
+        };
+        // Nobody waits for this: if the shard is gone, there is nothing to tell.
+        let _ = self.requests.send_to(to, request).await;
+    }
+
     /// Sends `body` to shard `to`; the returned slot is filled with the response.
     pub async fn send(&self, to: usize, body: RequestBody) -> Rc<OneShot<ResponseBody>> {
         let id = self.next_request.get();
@@ -736,12 +750,7 @@ impl Shard {
         let shard = self.clone();
         spawn_local(async move {
             for to in (0..shard.count).filter(|&to| to != shard.id) {
-                let request = Request {
-                    from: shard.id,
-                    id: 0,
-                    body: RequestBody::Control(Control::Drained),
-                };
-                let _ = shard.requests.send_to(to, request).await;
+                shard.tell(to, RequestBody::Control(Control::Drained)).await;
             }
             shard.exit_if_done();
         })

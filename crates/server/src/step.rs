@@ -113,10 +113,6 @@ impl Shard {
                 self.lock.holder.set(Some(step));
                 Some(ResponseBody::Granted(true))
             }
-            RequestBody::Unlock(step) => {
-                self.release(step);
-                Some(ResponseBody::Done)
-            }
             _ => None,
         }
     }
@@ -254,7 +250,7 @@ impl Shard {
             } else {
                 let shard = self.clone();
                 spawn_local(async move {
-                    shard.send(s, RequestBody::Unlock(step)).await;
+                    shard.tell(s, RequestBody::Unlock(step)).await;
                 })
                 .detach();
             }
