@@ -253,13 +253,13 @@ fn bulk_values(reply: &str) -> Vec<String> {
 
 /// The same check for plain multi-key commands: `MSET` writes ten keys spread over every shard,
 /// `MGET` reads them; a reader must never see two different values. Three writers and three
-/// readers, each sending four commands per write, so that pipelined runs share a step and
+/// readers, each sending one command per write, so that every command ends its batch and may
+/// take the quick one-round-trip step, then four, so that pipelined runs share a step and
 /// connections of the same home shard join each other's steps (six connections over four
 /// shards share homes).
 #[test]
 fn mset_and_mget_across_shards_are_never_seen_half_done() {
-    const PIPELINE: usize = 4;
-    for shards in TOPOLOGIES {
+    for (shards, pipeline) in TOPOLOGIES.into_iter().flat_map(|s| [(s, 1), (s, 4)]) {
         let server = Server::start(shards, &[]);
         let keys: Vec<String> = (0..10).map(|i| format!("split:{i}")).collect();
         let port = server.port;
@@ -270,7 +270,7 @@ fn mset_and_mget_across_shards_are_never_seen_half_done() {
                     let mut w = Raw::connect(port);
                     for round in 0..150 {
                         let mut bytes = Vec::new();
-                        for j in 0..PIPELINE {
+                        for j in 0..pipeline {
                             let value = format!("{writer}:{round}:{j}");
                             let mut args = vec!["MSET"];
                             for k in &keys {
@@ -280,7 +280,7 @@ fn mset_and_mget_across_shards_are_never_seen_half_done() {
                             bytes.extend(encode(&args));
                         }
                         w.send(&bytes);
-                        for _ in 0..PIPELINE {
+                        for _ in 0..pipeline {
                             assert_eq!(w.reply(), "+OK\r\n");
                         }
                     }
@@ -294,15 +294,15 @@ fn mset_and_mget_across_shards_are_never_seen_half_done() {
                     let mut r = Raw::connect(port);
                     let mut args = vec!["MGET"];
                     args.extend(keys.iter().map(String::as_str));
-                    let bytes = encode(&args).repeat(PIPELINE);
+                    let bytes = encode(&args).repeat(pipeline);
                     for _ in 0..150 {
                         r.send(&bytes);
-                        for _ in 0..PIPELINE {
+                        for _ in 0..pipeline {
                             let values = bulk_values(&r.reply());
                             assert_eq!(values.len(), 10);
                             assert!(
                                 values.iter().all(|v| *v == values[0]),
-                                "torn MGET with {shards} shards: {values:?}"
+                                "torn MGET with {shards} shards, pipeline {pipeline}: {values:?}"
                             );
                         }
                     }
