@@ -59,7 +59,7 @@
 //!
 //! Active expiry must find the earliest-expiring fields of a million-field
 //! hash without scanning it. The table keeps an [`ExpiryIndex`] (sorted
-//! 12-byte records `(expire_at, hash32)`, as the keyspace does) next to the
+//! 10-byte records `(expire_at, hash32)`, as the keyspace does) next to the
 //! fields. It stores the 4-byte field hash rather than the field itself so
 //! that no field is stored twice; the rare fields that share a hash32 are told
 //! apart by comparing their stored expiry. A sorted index (rather than a
