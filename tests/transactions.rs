@@ -314,3 +314,51 @@ fn mset_and_mget_across_shards_are_never_seen_half_done() {
         }
     }
 }
+
+/// Two connections of one home shard whose spread commands need disjoint sets of shards hold a
+/// step each at the same time. Each must end its own step: ending the other's would free its
+/// shards under it and leave its own held for good, and every later command on them would hang.
+#[test]
+fn steps_of_one_home_on_disjoint_shards_end_their_own() {
+    use shardis_commands::slots::SlotMap;
+    let shards = 4;
+    let map = SlotMap::even(shards);
+    let key_on = |shard: usize, n: usize| -> Vec<String> {
+        (0..)
+            .map(|i| format!("disjoint:{i}"))
+            .filter(|k| map.shard_of(k.as_bytes()) == shard)
+            .take(n)
+            .collect()
+    };
+    for round in 0..5 {
+        let server = Server::start(shards, &[]);
+        // Connections go to the shards in turn: the first and the fifth share home 0.
+        let mut conns: Vec<Raw> = (0..5).map(|_| server.raw()).collect();
+        let second_home = conns.pop().unwrap();
+        let first_home = conns.swap_remove(0);
+        let run = |mut raw: Raw, keys: Vec<String>| {
+            std::thread::spawn(move || {
+                let mut args = vec!["MGET"];
+                args.extend(keys.iter().map(String::as_str));
+                let bytes = encode(&args).repeat(50);
+                for _ in 0..40 {
+                    raw.send(&bytes);
+                    for _ in 0..50 {
+                        assert!(raw.reply().starts_with("*4\r\n"));
+                    }
+                }
+            })
+        };
+        let far: Vec<String> = [key_on(1, 2), key_on(2, 2)].concat();
+        let near: Vec<String> = [key_on(0, 2), key_on(3, 2)].concat();
+        let threads = [run(first_home, far.clone()), run(second_home, near.clone())];
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Every shard is free again: a write to each answers (within the read timeout).
+        let mut check = server.raw();
+        for key in far.iter().chain(&near) {
+            assert_eq!(check.cmd(&["SET", key, "x"]), "+OK\r\n", "round {round}");
+        }
+    }
+}

@@ -52,6 +52,9 @@ enum Slot {
 /// answered, in order. Which step it is and the shards it holds are the home shard's joinable
 /// step ([`Shard::joinable`]), for as long as this one is open.
 struct OpenStep {
+    /// The step, and the shards it holds.
+    id: u64,
+    shards: Vec<usize>,
     sent: Vec<Sent>,
 }
 
@@ -381,6 +384,11 @@ impl Plan {
         let mut shards = fan.shards.clone();
         shards.sort_unstable();
         let shard = self.shard.clone();
+        // A step for these shards that another connection of this home shard is locking will
+        // be open to join in a moment: wait for it rather than contend for the same shards.
+        if self.step.is_none() {
+            shard.until_opened(&shards).await;
+        }
         // The step to run in: our own open step, or another connection's on this home shard,
         // if it holds every shard this command needs (see `step.rs`); else a new one.
         if shard.joinable(&shards).is_none() {
@@ -394,9 +402,17 @@ impl Plan {
             Some(id) => id,
             None => {
                 drop(turn);
+                let announced = shard.begin_opening(&shards);
                 let id = shard.lock_shards(&shards).await;
                 shard.open_to_joiners(id, &shards);
-                self.step = Some(OpenStep { sent: Vec::new() });
+                if announced {
+                    shard.end_opening();
+                }
+                self.step = Some(OpenStep {
+                    id,
+                    shards: shards.clone(),
+                    sent: Vec::new(),
+                });
                 turn = shard.send_turn().await;
                 id
             }
@@ -426,9 +442,8 @@ impl Plan {
             self.step_ends.push(self.step_replies.len());
         }
         // Others may have joined while we waited for the replies.
-        if let Some((id, shards)) = self.shard.close_to_joiners().await {
-            self.shard.unlock_shards(id, &shards);
-        }
+        self.shard.close_to_joiners(step.id).await;
+        self.shard.unlock_shards(step.id, &step.shards);
     }
 
     /// Cuts a `Split` command into per-shard parts, each with the keys (and the arguments that

@@ -45,6 +45,11 @@ pub struct Lock {
     /// A step of one of this shard's connections that its other connections may join, and
     /// the shards it holds (see [`Shard::joinable`]).
     joinable: RefCell<Option<(u64, Vec<usize>)>>,
+    /// The shards a step of one of this shard's connections is being locked for, to be opened
+    /// to joiners once locked, and the connections waiting for it to open (see
+    /// [`Shard::until_opened`]).
+    opening: RefCell<Option<Vec<usize>>>,
+    opening_waiters: RefCell<Vec<Waker>>,
     /// Held while one command's parts are sent in a step, so that the parts of the step's
     /// commands reach every shard in the same order.
     sends: Semaphore,
@@ -59,6 +64,8 @@ impl Default for Lock {
             draining: Cell::new(false),
             next_step: Cell::new(0),
             joinable: RefCell::new(None),
+            opening: RefCell::new(None),
+            opening_waiters: RefCell::default(),
             sends: Semaphore::new(1),
         }
     }
@@ -219,11 +226,56 @@ impl Shard {
         *self.lock.joinable.borrow_mut() = Some((step, shards.to_vec()));
     }
 
-    /// Ends joining, once every joiner has sent its parts (what they sent then travels ahead
-    /// of the step's unlock on every channel), and hands back the step and its shards.
-    pub(crate) async fn close_to_joiners(&self) -> Option<(u64, Vec<usize>)> {
+    /// Ends joining `step`, once every joiner has sent its parts (what they sent then travels
+    /// ahead of the step's unlock on every channel). Another step of this home shard, on other
+    /// shards, may have taken the joinable place since; that one stays.
+    pub(crate) async fn close_to_joiners(&self, step: u64) {
         let _turn = self.send_turn().await;
-        self.lock.joinable.borrow_mut().take()
+        let mut joinable = self.lock.joinable.borrow_mut();
+        if joinable.as_ref().is_some_and(|(id, _)| *id == step) {
+            *joinable = None;
+        }
+    }
+
+    /// Announces that a step for `shards` is being locked and will be open to joiners, unless
+    /// another is being locked already; true if this one is announced (end it with
+    /// [`Shard::end_opening`]).
+    ///
+    /// The connections of a home shard that have spread commands ready in the same reactor turn
+    /// would otherwise each try to lock the same shards at once: all but one would fail, give
+    /// back what they got and queue for the shards one by one, each then a step of its own.
+    /// Waiting for the first step to open instead lets them join it, one round trip each.
+    pub(crate) fn begin_opening(&self, shards: &[usize]) -> bool {
+        let mut opening = self.lock.opening.borrow_mut();
+        if opening.is_some() {
+            return false;
+        }
+        *opening = Some(shards.to_vec());
+        true
+    }
+
+    /// Ends the announcement of [`Shard::begin_opening`] (the step is open, or was not taken)
+    /// and wakes who waited for it.
+    pub(crate) fn end_opening(&self) {
+        *self.lock.opening.borrow_mut() = None;
+        for waker in self.lock.opening_waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Waits while a step that will hold every shard in `shards` is being locked here.
+    pub(crate) async fn until_opened(&self, shards: &[usize]) {
+        poll_fn(|cx| match &*self.lock.opening.borrow() {
+            Some(held) if shards.iter().all(|s| held.contains(s)) => {
+                self.lock
+                    .opening_waiters
+                    .borrow_mut()
+                    .push(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        })
+        .await
     }
 
     /// The joinable step that holds every shard in `shards`, if any. Ask while holding the
