@@ -405,9 +405,7 @@ impl Plan {
                 let announced = shard.begin_opening(&shards);
                 let id = shard.lock_shards(&shards).await;
                 shard.open_to_joiners(id, &shards);
-                if announced {
-                    shard.end_opening();
-                }
+                drop(announced);
                 self.step = Some(OpenStep {
                     id,
                     shards: shards.clone(),

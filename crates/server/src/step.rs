@@ -71,6 +71,21 @@ impl Default for Lock {
     }
 }
 
+/// An announced step being locked ([`Shard::begin_opening`]); dropping it ends the
+/// announcement and wakes the connections that waited for it.
+pub(crate) struct Opening<'a> {
+    lock: &'a Lock,
+}
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        *self.lock.opening.borrow_mut() = None;
+        for waker in self.lock.opening_waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+}
+
 /// The keys a step moves out of one shard, and later back.
 pub type Keys = Vec<Box<[u8]>>;
 
@@ -238,29 +253,21 @@ impl Shard {
     }
 
     /// Announces that a step for `shards` is being locked and will be open to joiners, unless
-    /// another is being locked already; true if this one is announced (end it with
-    /// [`Shard::end_opening`]).
+    /// another is being locked already. The announcement lasts as long as the guard (drop it
+    /// once the step is open), so that a connection whose task ends on the way cannot leave the
+    /// others waiting for good.
     ///
     /// The connections of a home shard that have spread commands ready in the same reactor turn
     /// would otherwise each try to lock the same shards at once: all but one would fail, give
     /// back what they got and queue for the shards one by one, each then a step of its own.
     /// Waiting for the first step to open instead lets them join it, one round trip each.
-    pub(crate) fn begin_opening(&self, shards: &[usize]) -> bool {
+    pub(crate) fn begin_opening(&self, shards: &[usize]) -> Option<Opening<'_>> {
         let mut opening = self.lock.opening.borrow_mut();
         if opening.is_some() {
-            return false;
+            return None;
         }
         *opening = Some(shards.to_vec());
-        true
-    }
-
-    /// Ends the announcement of [`Shard::begin_opening`] (the step is open, or was not taken)
-    /// and wakes who waited for it.
-    pub(crate) fn end_opening(&self) {
-        *self.lock.opening.borrow_mut() = None;
-        for waker in self.lock.opening_waiters.borrow_mut().drain(..) {
-            waker.wake();
-        }
+        Some(Opening { lock: &self.lock })
     }
 
     /// Waits while a step that will hold every shard in `shards` is being locked here.
