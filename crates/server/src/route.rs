@@ -48,14 +48,28 @@ enum Slot {
     Step { index: usize },
 }
 
-/// The step held across a run of consecutive spread commands: its commands, sent and not yet
-/// answered, in order. Which step it is and the shards it holds are the home shard's joinable
-/// step ([`Shard::joinable`]), for as long as this one is open.
+/// The step held across a run of consecutive spread commands, open to the home shard's other
+/// connections ([`Shard::joinable`]) while it lasts. The run's own parts are not sent one
+/// command at a time but gathered into one batch per shard and sent together when the run
+/// ends: one message each way per shard for the whole run, as for single-key commands.
 struct OpenStep {
     /// The step, and the shards it holds.
     id: u64,
     shards: Vec<usize>,
-    sent: Vec<Sent>,
+    /// The run's commands, in order.
+    cmds: Vec<StepCmd>,
+    /// The parts not sent yet, one batch per shard (indexed by shard).
+    pending: Vec<Option<RemoteBatch>>,
+}
+
+/// A command of a step's own run: how to merge its parts, and where each part's reply will
+/// be, as (shard, index in that shard's batch), in the order of its [`Fan`].
+struct StepCmd {
+    merge: Merge,
+    proto: Protocol,
+    /// For each key in the original order, the part it went to (see [`Fan::order`]).
+    order: Vec<usize>,
+    parts: Vec<(usize, usize)>,
 }
 
 /// A command whose parts went out to their shards, waiting to have its replies merged.
@@ -409,34 +423,94 @@ impl Plan {
                 self.step = Some(OpenStep {
                     id,
                     shards: shards.clone(),
-                    sent: Vec::new(),
+                    cmds: Vec::new(),
+                    pending: (0..shard.count).map(|_| None).collect(),
                 });
                 turn = shard.send_turn().await;
                 id
             }
         };
-        let sent = self.send_parts(call, merge, fan, Some(id)).await;
-        drop(turn);
         match self.step.as_mut() {
-            // Ours: the replies are merged when the run ends.
+            // Ours: the parts wait in the run's batches, the replies are merged when it ends.
             Some(step) => {
+                drop(turn);
+                let mut parts = Vec::with_capacity(fan.shards.len());
+                for (&to, part) in fan.shards.iter().zip(&fan.parts) {
+                    let Some(pending) = step.pending.get_mut(to) else {
+                        continue;
+                    };
+                    let batch = pending.get_or_insert_with(|| {
+                        let mut batch = RemoteBatch::default();
+                        batch.step = Some(id);
+                        batch
+                    });
+                    parts.push((to, batch.len()));
+                    batch.push(call, part.iter().copied());
+                }
                 self.slots.push(Slot::Step {
-                    index: self.step_ends.len() + step.sent.len(),
+                    index: self.step_ends.len() + step.cmds.len(),
                 });
-                step.sent.push(sent);
+                step.cmds.push(StepCmd {
+                    merge,
+                    proto: call.proto,
+                    order: fan.order,
+                    parts,
+                });
             }
-            // Joined: the owner keeps the shards until our parts have run.
-            None => merge_sent(sent, out).await,
+            // Joined: sent at once; the owner keeps the shards until our parts have run.
+            None => {
+                let sent = self.send_parts(call, merge, fan, Some(id)).await;
+                drop(turn);
+                merge_sent(sent, out).await;
+            }
         }
     }
 
-    /// Ends the open step, if any: merges the replies of its commands and unlocks its shards.
+    /// Ends the open step, if any: sends the run's parts, merges the replies of its commands and
+    /// unlocks its shards.
     async fn close_step(&mut self) {
         let Some(step) = self.step.take() else {
             return;
         };
-        for sent in step.sent {
-            merge_sent(sent, &mut self.step_replies).await;
+        // All the run's parts in one send turn, this shard's run there too, so that every shard
+        // sees them at the same point among the parts of connections that joined the step.
+        let home = self.shard.id;
+        let mut replies: Vec<Option<Replies>> = (0..step.pending.len()).map(|_| None).collect();
+        let mut waiting = Vec::new();
+        {
+            let _turn = self.shard.send_turn().await;
+            for (to, batch) in step.pending.into_iter().enumerate() {
+                match batch {
+                    Some(batch) if to == home => {
+                        replies[to] = Some(self.shard.run_batch(&batch).await);
+                    }
+                    Some(batch) => {
+                        waiting.push((to, self.shard.send(to, RequestBody::Exec(batch)).await));
+                    }
+                    None => {}
+                }
+            }
+        }
+        for (to, slot) in waiting {
+            replies[to] = Some(slot.wait().await.into_replies());
+        }
+        for cmd in step.cmds {
+            let parts: Vec<&[u8]> = cmd
+                .parts
+                .iter()
+                .map(|&(to, i)| {
+                    replies
+                        .get(to)
+                        .and_then(Option::as_ref)
+                        .map_or(&[][..], |r| r.get(i))
+                })
+                .collect();
+            merge_replies(
+                cmd.merge,
+                &parts,
+                &cmd.order,
+                &mut Reply::new(&mut self.step_replies, cmd.proto),
+            );
             self.step_ends.push(self.step_replies.len());
         }
         // Others may have joined while we waited for the replies.
