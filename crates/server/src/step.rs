@@ -19,6 +19,15 @@
 //! per-shard parts there; any other multi-key command has its entries *moved* to the
 //! coordinator, runs its ordinary single-shard handler there, and the entries are moved back.
 //! Values move by ownership, never by copy.
+//!
+//! A step taken for a connection's run of spread commands stays open to the other connections
+//! of the same home shard whose commands need only shards it holds: they *join* it, sending
+//! their parts without a lock of their own ([`Shard::open_to_joiners`]). A connection that finds
+//! such a step still being locked waits for it to open rather than contend for the same shards
+//! ([`Shard::begin_opening`]). The owner's own parts go out as one batch per shard when its run
+//! ends; every send of parts, the owner's and each joiner's, happens in one *send turn*
+//! ([`Shard::send_turn`]) together with the part that runs on the home shard, so all shards run
+//! the step's commands in the same order.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
