@@ -398,21 +398,33 @@ impl Plan {
         let mut shards = fan.shards.clone();
         shards.sort_unstable();
         let shard = self.shard.clone();
-        // A step for these shards that another connection of this home shard is locking will
-        // be open to join in a moment: wait for it rather than contend for the same shards.
-        if self.step.is_none() {
-            shard.until_opened(&shards).await;
-        }
         // The step to run in: our own open step, or another connection's on this home shard,
-        // if it holds every shard this command needs (see `step.rs`); else a new one.
-        if shard.joinable(&shards).is_none() {
-            self.close_step().await;
-        }
-        // Earlier commands first: once we hold the shards, their messages would wait for us.
-        // (Nothing is open while our own step is.)
-        self.flush().await;
-        let mut turn = shard.send_turn().await;
-        let id = match shard.joinable(&shards) {
+        // if it holds every shard this command needs (see `step.rs`); else a new one. Our own
+        // step ends first if it is not the one: its parts wait to be sent, so ours cannot go
+        // into another step while it is open.
+        let (id, mut turn) = loop {
+            // A step for these shards that another connection of this home shard is locking
+            // will be open to join in a moment: wait for it rather than contend for the shards.
+            if self.step.is_none() {
+                shard.until_opened(&shards).await;
+            }
+            let own = self.step.as_ref().map(|step| step.id);
+            if own.is_some() && shard.joinable(&shards) != own {
+                self.close_step().await;
+            }
+            // Earlier commands first: once we hold the shards, their messages would wait for
+            // us. (Nothing is open while our own step is.)
+            self.flush().await;
+            let turn = shard.send_turn().await;
+            let own = self.step.as_ref().map(|step| step.id);
+            match (own, shard.joinable(&shards)) {
+                // Another step took the joinable place while we waited for the turn: round
+                // again, ending ours.
+                (Some(own), joinable) if joinable != Some(own) => drop(turn),
+                (_, joinable) => break (joinable, turn),
+            }
+        };
+        let id = match id {
             Some(id) => id,
             None => {
                 drop(turn);
