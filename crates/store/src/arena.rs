@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use ahash::AHashMap;
 
-use crate::thin::varint;
+use crate::thin::{read_varint, varint};
 
 /// Size of a shared block.
 const BLOCK: usize = 64 * 1024;
@@ -102,14 +102,9 @@ fn two_blocks(blocks: &mut [Box<[u8]>], from: usize, to: usize) -> (&[u8], &mut 
 
 /// Reads the varint at the start of `bytes`: the length it encodes and its own size.
 fn read_header(bytes: &[u8]) -> Option<(usize, usize)> {
-    let mut len = 0usize;
-    for (n, &b) in bytes.iter().enumerate().take(10) {
-        len |= usize::from(b & 0x7f) << (7 * n);
-        if b & 0x80 == 0 {
-            return Some((len, n + 1));
-        }
-    }
-    None
+    let mut n = 0;
+    let len = usize::try_from(read_varint(bytes, &mut n)?).ok()?;
+    Some((len, n))
 }
 
 impl Arena {
@@ -288,7 +283,7 @@ impl Arena {
             + self
                 .free
                 .values()
-                .map(|v| v.capacity() * 8 + 16)
+                .map(|v| v.capacity() * std::mem::size_of::<Slot>() + 16)
                 .sum::<usize>()
     }
 }

@@ -46,7 +46,7 @@
 //! field is one entry holding field, optional expiry and value together
 //! (`varint(field_len << 1 | has_ttl) field [48-bit LE expiry] value`) in the
 //! table's [`Arena`](crate::arena) (entries back to back in shared blocks, no
-//! allocator header or rounding per field), and the entries' 8-byte slots sit
+//! allocator header or rounding per field), and the entries' 6-byte slots sit
 //! in a dense `Vec` so that [`Hash::nth`] (HRANDFIELD) is O(1). Lookups go through the keyspace's own index, an
 //! [`OrderedIndex`] of 8-byte slots `(hash32, entry index)` kept **sorted by
 //! hash32**. Keeping the index sorted is what makes HSCAN work: the cursor is
@@ -87,7 +87,7 @@ use crate::arena::{Arena, Part, Slot};
 use crate::expiry_index::ExpiryIndex;
 use crate::field_names;
 use crate::index::OrderedIndex;
-use crate::thin::{varint, ThinBytes};
+use crate::thin::{read_varint, varint, ThinBytes};
 
 /// When a compact hash must become a hash table (Redis's
 /// `hash-max-listpack-entries` and `hash-max-listpack-value`).
@@ -541,33 +541,9 @@ fn put_varint(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(bytes.get(..n).unwrap_or_default());
 }
 
-/// Reads a varint at `*pos`, advancing it; `None` on truncated or
-/// overlong input, which callers treat as the end of the data.
-#[inline]
-fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    // One byte: lengths and counts of small hashes.
-    if let Some(&b) = buf.get(*pos).filter(|&&b| b < 0x80) {
-        *pos += 1;
-        return Some(u64::from(b));
-    }
-    let mut v = 0u64;
-    let mut shift = 0u32;
-    loop {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        v |= u64::from(b & 0x7f).checked_shl(shift)?;
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-        shift += 7;
-        if shift >= 64 {
-            return None;
-        }
-    }
-}
-
-/// A length with a flag in its low bit: how both encodings mark "this field
-/// has a TTL" without spending a byte on fields that have none.
+/// A length with a flag in its low bit: how a table entry marks "this field
+/// has a TTL" without spending a byte on fields that have none, and how a
+/// compact header marks "listpackex" (compact entries use [`field_tag`]).
 fn tagged_len(len: usize, flag: bool) -> u64 {
     ((len as u64) << 1) | u64::from(flag)
 }
@@ -1969,7 +1945,7 @@ mod tests {
         let mut big = big_table(100_000);
         let per_field = big.memory_usage() as f64 / 100_000.0;
         // Field ~12 bytes + value ~6: entry ~21 in the arena + index slot ~11 + slot in the
-        // entries Vec 8 (and up to half as much spare).
+        // entries Vec 6 (and up to half as much spare).
         assert!((30.0..60.0).contains(&per_field), "{per_field}");
         let before = big.memory_usage();
         for i in 0..100_000 {

@@ -39,8 +39,33 @@ pub(crate) fn varint(mut v: u64) -> ([u8; 10], usize) {
     (out, n + 1)
 }
 
+/// Reads the varint at `*pos` (as [`varint`] writes it), advancing `*pos`; `None` on truncated
+/// or overlong input, which callers treat as the end of the data.
+#[inline]
+pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    // One byte: the lengths and counts of short strings and small hashes.
+    if let Some(&b) = buf.get(*pos).filter(|&&b| b < 0x80) {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
+    let mut v = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+        shift += 7;
+        if shift >= 64 {
+            return None;
+        }
+    }
+}
+
 /// Alignment of every allocation: 2, so that a pointer's low bit is always 0.
-pub(crate) const ALIGN: usize = 2;
+const ALIGN: usize = 2;
 
 impl ThinBytes {
     /// A copy of `bytes`.

@@ -95,7 +95,7 @@ impl StrValue {
     }
 
     /// Changes the bytes in place (`APPEND`, `SETRANGE`) through `f`, turning the value into
-    /// a [`StrValue::Growable`] first (a `Raw` string keeps its allocation).
+    /// a [`StrValue::Growable`] first (a `Raw` string's bytes are copied into it once).
     pub fn modify<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let mut bytes = match std::mem::replace(self, StrValue::Int(0)) {
             StrValue::Int(n) => Box::new(itoa_buf::Buffer::new().format(n).to_vec()),
