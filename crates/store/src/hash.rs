@@ -857,21 +857,10 @@ impl Compact {
         }
         let (key_len, n) = varint(key.len() as u64);
         let (header, m) = varint(tagged_len(count, ex));
-        let head = [&key_len[..n], key, &header[..m]];
-        // The parts on the stack for the usual one to three (an edit's before, replacement,
-        // after), collected only for a purge of many fields.
-        let mut few: [&[u8]; 6] = [&[]; 6];
-        self.buf = Some(match few.get_mut(3..3 + entries.len()) {
-            Some(rest) => {
-                rest.copy_from_slice(entries);
-                few[..3].copy_from_slice(&head);
-                ThinBytes::from_parts(&few[..3 + entries.len()])
-            }
-            None => {
-                let parts: Vec<&[u8]> = head.iter().chain(entries).copied().collect();
-                ThinBytes::from_parts(&parts)
-            }
-        });
+        self.buf = Some(ThinBytes::from_parts(
+            &[&key_len[..n], key, &header[..m]],
+            entries,
+        ));
     }
 
     /// Stores the hash under `key` (see [`Hash::set_stored_key`]).
