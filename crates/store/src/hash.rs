@@ -923,12 +923,14 @@ impl Compact {
             self.edit(header.count, header.ex, range, &entry);
             return Some(false);
         }
-        // A new field, which counts towards sharing its name (see `crate::field_names`); an
-        // existing one keeps the naming it has, without a lookup.
+        if header.count >= limits.max_listpack_entries {
+            return None;
+        }
+        // A new field of this compact hash, which counts towards sharing its name (see
+        // `crate::field_names`; one bound for a table does not); an existing one keeps the
+        // naming it has, without a lookup.
         let entry = encode_compact_entry(field, value, None, field_names::id_of(field));
-        if header.count >= limits.max_listpack_entries
-            || self.bytes().len().saturating_add(entry.len()) > COMPACT_MAX_BYTES
-        {
+        if self.bytes().len().saturating_add(entry.len()) > COMPACT_MAX_BYTES {
             return None;
         }
         let end = self.bytes().len();
