@@ -398,84 +398,74 @@ impl Plan {
         let mut shards = fan.shards.clone();
         shards.sort_unstable();
         let shard = self.shard.clone();
-        // The step to run in: our own open step, or another connection's on this home shard,
-        // if it holds every shard this command needs (see `step.rs`); else a new one. Our own
-        // step ends first if it is not the one: its parts wait to be sent, so ours cannot go
-        // into another step while it is open.
-        let (id, mut turn) = loop {
-            // A step for these shards that another connection of this home shard is locking
-            // will be open to join in a moment: wait for it rather than contend for the shards.
-            if self.step.is_none() {
-                shard.until_opened(&shards).await;
+        // Our own open step, if it is the one holding every shard this command needs: the parts
+        // join its batches. Otherwise it ends here: its parts wait to be sent, so ours cannot
+        // go into another step while it is open.
+        if let Some(own) = self.step.as_ref().map(|step| step.id) {
+            if shard.joinable(&shards) == Some(own) {
+                self.add_to_step(call, merge, fan);
+                return;
             }
-            let own = self.step.as_ref().map(|step| step.id);
-            if own.is_some() && shard.joinable(&shards) != own {
-                self.close_step().await;
-            }
-            // Earlier commands first: once we hold the shards, their messages would wait for
-            // us. (Nothing is open while our own step is.)
-            self.flush().await;
-            let turn = shard.send_turn().await;
-            let own = self.step.as_ref().map(|step| step.id);
-            match (own, shard.joinable(&shards)) {
-                // Another step took the joinable place while we waited for the turn: round
-                // again, ending ours.
-                (Some(own), joinable) if joinable != Some(own) => drop(turn),
-                (_, joinable) => break (joinable, turn),
-            }
-        };
-        let id = match id {
-            Some(id) => id,
-            None => {
-                drop(turn);
-                let announced = shard.begin_opening(&shards);
-                let id = shard.lock_shards(&shards).await;
-                shard.open_to_joiners(id, &shards);
-                drop(announced);
-                self.step = Some(OpenStep {
-                    id,
-                    shards: shards.clone(),
-                    cmds: Vec::new(),
-                    pending: (0..shard.count).map(|_| None).collect(),
-                });
-                turn = shard.send_turn().await;
-                id
-            }
-        };
-        match self.step.as_mut() {
-            // Ours: the parts wait in the run's batches, the replies are merged when it ends.
-            Some(step) => {
-                drop(turn);
-                let mut parts = Vec::with_capacity(fan.shards.len());
-                for (&to, part) in fan.shards.iter().zip(&fan.parts) {
-                    let Some(pending) = step.pending.get_mut(to) else {
-                        continue;
-                    };
-                    let batch = pending.get_or_insert_with(|| {
-                        let mut batch = RemoteBatch::default();
-                        batch.step = Some(id);
-                        batch
-                    });
-                    parts.push((to, batch.len()));
-                    batch.push(call, part.iter().copied());
-                }
-                self.slots.push(Slot::Step {
-                    index: self.step_ends.len() + step.cmds.len(),
-                });
-                step.cmds.push(StepCmd {
-                    merge,
-                    proto: call.proto,
-                    order: fan.order,
-                    parts,
-                });
-            }
-            // Joined: sent at once; the owner keeps the shards until our parts have run.
-            None => {
-                let sent = self.send_parts(call, merge, fan, Some(id)).await;
-                drop(turn);
-                merge_sent(sent, out).await;
-            }
+            self.close_step().await;
         }
+        // A step for these shards that another connection of this home shard is locking will
+        // be open to join in a moment: wait for it rather than contend for the shards.
+        shard.until_opened(&shards).await;
+        // Earlier commands first: once we hold the shards, their messages would wait for us.
+        self.flush().await;
+        // Another connection's step that holds every shard this command needs: join it,
+        // sending the parts at once, in the send turn, so that the step cannot end before they
+        // have gone (see `step.rs`).
+        let turn = shard.send_turn().await;
+        if let Some(id) = shard.joinable(&shards) {
+            let sent = self.send_parts(call, merge, fan, Some(id)).await;
+            drop(turn);
+            merge_sent(sent, out).await;
+            return;
+        }
+        drop(turn);
+        // Else a step of our own, open to the others from now on.
+        let announced = shard.begin_opening(&shards);
+        let id = shard.lock_shards(&shards).await;
+        shard.open_to_joiners(id, &shards);
+        drop(announced);
+        self.step = Some(OpenStep {
+            id,
+            shards,
+            cmds: Vec::new(),
+            pending: (0..shard.count).map(|_| None).collect(),
+        });
+        self.add_to_step(call, merge, fan);
+    }
+
+    /// Adds a command to our own open step: its parts wait in the run's batches, and its reply
+    /// is merged when the run ends.
+    fn add_to_step(&mut self, call: Call, merge: Merge, fan: Fan<'_>) {
+        let Some(step) = self.step.as_mut() else {
+            return;
+        };
+        let mut parts = Vec::with_capacity(fan.shards.len());
+        for (&to, part) in fan.shards.iter().zip(&fan.parts) {
+            let Some(pending) = step.pending.get_mut(to) else {
+                continue;
+            };
+            let batch = pending.get_or_insert_with(|| {
+                let mut batch = RemoteBatch::default();
+                batch.step = Some(step.id);
+                batch
+            });
+            parts.push((to, batch.len()));
+            batch.push(call, part.iter().copied());
+        }
+        self.slots.push(Slot::Step {
+            index: self.step_ends.len() + step.cmds.len(),
+        });
+        step.cmds.push(StepCmd {
+            merge,
+            proto: call.proto,
+            order: fan.order,
+            parts,
+        });
     }
 
     /// Ends the open step, if any: sends the run's parts, merges the replies of its commands and
