@@ -89,9 +89,27 @@ pub(crate) struct Opening<'a> {
 impl Drop for Opening<'_> {
     fn drop(&mut self) {
         *self.lock.opening.borrow_mut() = None;
-        for waker in self.lock.opening_waiters.borrow_mut().drain(..) {
-            waker.wake();
+        wake_all(&self.lock.opening_waiters);
+    }
+}
+
+/// Waits while `busy` says so, registered in `waiters` for [`wake_all`] to wake.
+async fn wait_while(waiters: &RefCell<Vec<Waker>>, busy: impl Fn() -> bool) {
+    poll_fn(|cx| {
+        if busy() {
+            waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(())
         }
+    })
+    .await
+}
+
+/// Wakes every task waiting in `waiters` (see [`wait_while`]).
+fn wake_all(waiters: &RefCell<Vec<Waker>>) {
+    for waker in waiters.borrow_mut().drain(..) {
+        waker.wake();
     }
 }
 
@@ -175,15 +193,7 @@ impl Shard {
 
     /// Waits until no step holds this shard (before running a command inline).
     pub async fn until_unlocked(&self) {
-        poll_fn(|cx| {
-            if self.lock.holder.get().is_none() {
-                Poll::Ready(())
-            } else {
-                self.lock.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
+        wait_while(&self.lock.waiters, || self.lock.holder.get().is_some()).await
     }
 
     /// True if a step holds this shard.
@@ -281,15 +291,12 @@ impl Shard {
 
     /// Waits while a step that will hold every shard in `shards` is being locked here.
     pub(crate) async fn until_opened(&self, shards: &[usize]) {
-        poll_fn(|cx| match &*self.lock.opening.borrow() {
-            Some(held) if shards.iter().all(|s| held.contains(s)) => {
-                self.lock
-                    .opening_waiters
-                    .borrow_mut()
-                    .push(cx.waker().clone());
-                Poll::Pending
-            }
-            _ => Poll::Ready(()),
+        wait_while(&self.lock.opening_waiters, || {
+            self.lock
+                .opening
+                .borrow()
+                .as_ref()
+                .is_some_and(|held| shards.iter().all(|s| held.contains(s)))
         })
         .await
     }
@@ -348,9 +355,7 @@ impl Shard {
             return;
         }
         self.lock.holder.set(None);
-        for waker in self.lock.waiters.borrow_mut().drain(..) {
-            waker.wake();
-        }
+        wake_all(&self.lock.waiters);
         if self.lock.draining.get() || self.lock.deferred.borrow().is_empty() {
             return;
         }
