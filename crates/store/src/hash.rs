@@ -525,22 +525,6 @@ impl<'a> Iterator for AnyIter<'a> {
 // Shared helpers
 // ---------------------------------------------------------------------------
 
-/// Bytes a LEB128 varint of `v` takes.
-fn varint_len(v: u64) -> usize {
-    let bits = 64 - (v | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
-}
-
-#[inline]
-fn put_varint(out: &mut Vec<u8>, v: u64) {
-    if v < 0x80 {
-        out.push(v as u8);
-        return;
-    }
-    let (bytes, n) = varint(v);
-    out.extend_from_slice(bytes.get(..n).unwrap_or_default());
-}
-
 /// A length with a flag in its low bit: how a table entry marks "this field
 /// has a TTL" without spending a byte on fields that have none, and how a
 /// compact header marks "listpackex" (compact entries use [`field_tag`]).
@@ -713,37 +697,7 @@ fn as_small_int(value: &[u8]) -> Option<u8> {
     }
 }
 
-/// Bytes a compact entry's value takes; see [`put_compact_value`].
-fn compact_value_len(value: &[u8]) -> usize {
-    if as_small_int(value).is_some() {
-        1
-    } else if value.len() < 64 {
-        1 + value.len()
-    } else {
-        1 + varint_len((value.len() >> 6) as u64) + value.len()
-    }
-}
-
-/// Writes a compact entry's value: a small integer (see [`as_small_int`]) as
-/// the one byte `0xxxxxxx`; any other value as `10llllll` (length below 64)
-/// or `11llllll varint(length >> 6)` (the low six bits of the length, then
-/// the rest), followed by its bytes.
-fn put_compact_value(out: &mut Vec<u8>, value: &[u8]) {
-    if let Some(n) = as_small_int(value) {
-        out.push(n);
-        return;
-    }
-    let len = value.len();
-    if len < 64 {
-        out.push(0x80 | len as u8);
-    } else {
-        out.push(0xc0 | (len & 0x3f) as u8);
-        put_varint(out, (len >> 6) as u64);
-    }
-    out.extend_from_slice(value);
-}
-
-/// Reads a value written by [`put_compact_value`] at `*pos`, advancing it.
+/// Reads a value written by [`EntryBytes::new`] at `*pos`, advancing it.
 fn read_compact_value<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
     let b = *buf.get(*pos)?;
     *pos += 1;
@@ -777,26 +731,79 @@ fn field_tag(field: &[u8], shared: Option<u16>, has_ttl: bool) -> u64 {
     named << 2 | shared_bit | u64::from(has_ttl)
 }
 
-/// The entry for `field`, named by the shared id `shared` if it has one.
-fn encode_compact_entry(
-    field: &[u8],
-    value: &[u8],
-    ttl: Option<u64>,
-    shared: Option<u16>,
-) -> Vec<u8> {
-    let tag = field_tag(field, shared, ttl.is_some());
-    let spelled = if shared.is_some() { &[][..] } else { field };
-    let len =
-        varint_len(tag) + spelled.len() + ttl.map_or(0, varint_len) + compact_value_len(value);
-    let mut out = Vec::with_capacity(len);
-    put_varint(&mut out, tag);
-    out.extend_from_slice(spelled);
-    if let Some(at) = ttl {
-        put_varint(&mut out, at);
-    }
-    put_compact_value(&mut out, value);
-    out
+/// A compact entry as the pieces it is written from, so that it goes straight into the hash's
+/// new buffer (or over the entry it replaces) without being assembled in an allocation of its
+/// own: the tag, the spelled-out name (empty when the name is shared), the expiry with the
+/// value's header, and the value's bytes (empty for a small integer).
+struct EntryBytes<'a> {
+    tag: ([u8; 10], usize),
+    name: &'a [u8],
+    /// At most a 10-byte expiry, a header byte and a 10-byte length.
+    middle: ([u8; 21], usize),
+    value: &'a [u8],
 }
+
+impl<'a> EntryBytes<'a> {
+    /// The entry for `field`, named by the shared id `shared` if it has one. The value is a
+    /// small integer (see [`as_small_int`]) as the one byte `0xxxxxxx`, any other value
+    /// `10llllll` (length below 64) or `11llllll varint(length >> 6)` (the low six bits of
+    /// the length, then the rest), followed by its bytes.
+    fn new(field: &'a [u8], value: &'a [u8], ttl: Option<u64>, shared: Option<u16>) -> Self {
+        let mut middle = ([0u8; 21], 0);
+        let mut put = |bytes: &[u8]| {
+            let at = middle.1;
+            if let Some(dst) = middle.0.get_mut(at..at + bytes.len()) {
+                dst.copy_from_slice(bytes);
+                middle.1 += bytes.len();
+            }
+        };
+        if let Some(at) = ttl {
+            let (bytes, n) = varint(at);
+            put(&bytes[..n]);
+        }
+        let len = value.len();
+        let value = match as_small_int(value) {
+            Some(n) => {
+                put(&[n]);
+                &[][..]
+            }
+            None if len < 64 => {
+                put(&[0x80 | len as u8]);
+                value
+            }
+            None => {
+                put(&[0xc0 | (len & 0x3f) as u8]);
+                let (bytes, n) = varint((len >> 6) as u64);
+                put(&bytes[..n]);
+                value
+            }
+        };
+        EntryBytes {
+            tag: varint(field_tag(field, shared, ttl.is_some())),
+            name: if shared.is_some() { &[] } else { field },
+            middle,
+            value,
+        }
+    }
+
+    /// The pieces, in order.
+    fn parts(&self) -> [&[u8]; 4] {
+        [
+            &self.tag.0[..self.tag.1],
+            self.name,
+            &self.middle.0[..self.middle.1],
+            self.value,
+        ]
+    }
+
+    /// Bytes the entry takes.
+    fn len(&self) -> usize {
+        self.parts().iter().map(|p| p.len()).sum()
+    }
+}
+
+/// No replacement, for [`Compact::edit`].
+const NOTHING: [&[u8]; 4] = [&[]; 4];
 
 /// The header of a compact buffer (after its key).
 #[inline]
@@ -879,14 +886,19 @@ impl Compact {
     /// after the header) replaced by `replacement`. Edits that keep every
     /// length the same happen in place; others build one exact-size buffer,
     /// which is what keeps a compact hash free of spare capacity.
-    fn edit(&mut self, count: usize, ex: bool, range: Range<usize>, replacement: &[u8]) {
+    fn edit(&mut self, count: usize, ex: bool, range: Range<usize>, replacement: [&[u8]; 4]) {
         let old = self.header();
         if range.start < old.len || range.start > range.end || range.end > self.bytes().len() {
             return;
         }
-        if count == old.count && ex == old.ex && replacement.len() == range.len() {
-            if let Some(dst) = self.buf.as_deref_mut().and_then(|b| b.get_mut(range)) {
-                dst.copy_from_slice(replacement);
+        let len: usize = replacement.iter().map(|p| p.len()).sum();
+        if count == old.count && ex == old.ex && len == range.len() {
+            if let Some(mut dst) = self.buf.as_deref_mut().and_then(|b| b.get_mut(range)) {
+                for part in replacement {
+                    let (here, rest) = dst.split_at_mut(part.len());
+                    here.copy_from_slice(part);
+                    dst = rest;
+                }
             }
             return;
         }
@@ -897,7 +909,8 @@ impl Compact {
             self.buf = taken;
             return;
         };
-        self.rebuild(key_of(buf), count, ex, &[before, replacement, after]);
+        let [a, b, c, d] = replacement;
+        self.rebuild(key_of(buf), count, ex, &[before, a, b, c, d, after]);
     }
 
     /// HSET on a compact hash; `None` when the limits say it must become a
@@ -916,11 +929,11 @@ impl Compact {
         if let Some(e) = self.find(field) {
             let ttl = if keep_ttl { e.ttl } else { None };
             let range = e.range;
-            let entry = encode_compact_entry(field, value, ttl, e.shared);
+            let entry = EntryBytes::new(field, value, ttl, e.shared);
             if self.bytes().len() - range.len() + entry.len() > COMPACT_MAX_BYTES {
                 return None;
             }
-            self.edit(header.count, header.ex, range, &entry);
+            self.edit(header.count, header.ex, range, entry.parts());
             return Some(false);
         }
         if header.count >= limits.max_listpack_entries {
@@ -929,12 +942,12 @@ impl Compact {
         // A new field of this compact hash, which counts towards sharing its name (see
         // `crate::field_names`; one bound for a table does not); an existing one keeps the
         // naming it has, without a lookup.
-        let entry = encode_compact_entry(field, value, None, field_names::id_of(field));
+        let entry = EntryBytes::new(field, value, None, field_names::id_of(field));
         if self.bytes().len().saturating_add(entry.len()) > COMPACT_MAX_BYTES {
             return None;
         }
         let end = self.bytes().len();
-        self.edit(header.count + 1, header.ex, end..end, &entry);
+        self.edit(header.count + 1, header.ex, end..end, entry.parts());
         Some(true)
     }
 
@@ -943,7 +956,7 @@ impl Compact {
         let Some(range) = self.find(field).map(|e| e.range) else {
             return false;
         };
-        self.edit(header.count.saturating_sub(1), header.ex, range, &[]);
+        self.edit(header.count.saturating_sub(1), header.ex, range, NOTHING);
         true
     }
 
@@ -959,9 +972,12 @@ impl Compact {
         if e.ttl == at && ex == header.ex {
             return true;
         }
-        let entry = encode_compact_entry(e.field, e.value, at, e.shared);
+        // Made of the hash's own bytes, so assembled apart before the buffer changes.
+        let entry = EntryBytes::new(e.field, e.value, at, e.shared)
+            .parts()
+            .concat();
         let range = e.range;
-        self.edit(header.count, ex, range, &entry);
+        self.edit(header.count, ex, range, [&entry, &[], &[], &[]]);
         true
     }
 
@@ -969,7 +985,7 @@ impl Compact {
         let header = self.header();
         if !header.ex {
             let end = self.bytes().len();
-            self.edit(header.count, true, end..end, &[]);
+            self.edit(header.count, true, end..end, NOTHING);
         }
     }
 
@@ -2077,11 +2093,13 @@ mod tests {
     #[test]
     fn varints_round_trip() {
         for v in [0u64, 1, 127, 128, 16383, 16384, 1 << 41, u64::MAX] {
-            let mut out = Vec::new();
-            put_varint(&mut out, v);
-            assert_eq!(out.len(), varint_len(v));
+            let (bytes, n) = varint(v);
+            let out = &bytes[..n];
+            // Seven bits a byte.
+            let bits = 64 - (v | 1).leading_zeros() as usize;
+            assert_eq!(out.len(), bits.div_ceil(7));
             let mut p = 0;
-            assert_eq!(read_varint(&out, &mut p), Some(v));
+            assert_eq!(read_varint(out, &mut p), Some(v));
             assert_eq!(p, out.len());
         }
         let mut p = 0;
@@ -2128,7 +2146,7 @@ mod tests {
         assert_eq!(h.get(b"f3"), Some(&b"abc"[..]));
         assert_eq!(h.get(b"f4"), Some(&b"11"[..]));
         assert_eq!(
-            encode_compact_entry(b"hash::tests::age", b"42", None, None).len(),
+            EntryBytes::new(b"hash::tests::age", b"42", None, None).len(),
             18,
             "field length, field, one value byte"
         );
