@@ -7,16 +7,16 @@
 //! per record (16-byte keys padded from 12, the counts, nodes two-thirds full); a big hash with a
 //! TTL on each of its million fields spent a third of its memory on it.
 //!
-//! A record is 10 bytes: 48 bits of expiry and the entry's 32-bit hash, nothing else. Records sit in
-//! sorted chunks of at most [`CHUNK`], with the first record of every chunk copied into one
-//! contiguous array, so a lookup is a binary search over that array and one inside a chunk,
-//! and a change moves at most two chunks' bytes. A full chunk first hands a record to a
-//! neighbour that has room, and only then splits, in the middle or, at the very end, by starting
-//! a new chunk: a load in expiry order (`EXPIRE key 60` after `EXPIRE key 60`) leaves every
-//! chunk full, and a thousand records a millisecond in random order within it leave them about
-//! 85% full (12.3 bytes a record, test `records_in_expiry_order_fill_their_chunks`). A chunk that falls below a quarter full is merged into a neighbour
-//! that has room, so deletions cannot leave the records spread thin. Records that share both
-//! expiry and hash are simply stored as many times.
+//! A record is 10 bytes: 48 bits of expiry and the entry's 32-bit hash, nothing else. Records sit
+//! in sorted chunks of at most [`CHUNK`], with the first record of every chunk copied into one
+//! contiguous array, so a lookup is a binary search over that array and one inside a chunk, and a
+//! change moves at most two chunks' bytes. A full chunk first hands a record to a neighbour that
+//! has room, and only then splits, in the middle or, at the very end, by starting a new chunk: a
+//! load in expiry order (`EXPIRE key 60` after `EXPIRE key 60`) leaves every chunk full, and a
+//! thousand records a millisecond in random order within it leave them about 85% full (12.3 bytes a
+//! record, test `records_in_expiry_order_fill_their_chunks`). A chunk that falls below a quarter
+//! full is merged into a neighbour that has room, so deletions cannot leave the records spread
+//! thin. Records that share both expiry and hash are simply stored as many times.
 
 /// Most records a chunk holds: 1.25 KiB, so an insertion shifts 640 bytes on average.
 const CHUNK: usize = 128;

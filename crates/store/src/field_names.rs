@@ -15,13 +15,13 @@
 //! x86-64), and a `&'static [u8]` to a shared name is always valid. Writers take a mutex, once
 //! per name and shard, when a name is admitted.
 //!
-//! Admission is by use: each shard counts, per name, the new fields of compact hashes it
-//! creates (a write that only changes a field's value or TTL does not look at names), in a small table
-//! of counters indexed by the name's hash that is cleared every [`WINDOW`] counts. A name
-//! created [`ADMIT_AFTER`] times within a window, one new field in 512 or more, is admitted.
-//! Names that are unique to their hash (item ids in carts, say) stay spelled out: they would
-//! only fill the table, and spread over thousands of counters they never reach the bar. A
-//! field created before its name was admitted stays spelled out; both forms read the same.
+//! Admission is by use: each shard counts, per name, the new fields of compact hashes it creates (a
+//! write that only changes a field's value or TTL does not look at names), in a small table of
+//! counters indexed by the name's hash that is cleared every [`WINDOW`] counts. A name created
+//! [`ADMIT_AFTER`] times within a window, one new field in 512 or more, is admitted. Names that are
+//! unique to their hash (item ids in carts, say) stay spelled out: they would only fill the table,
+//! and spread over thousands of counters they never reach the bar. A field created before its name
+//! was admitted stays spelled out; both forms read the same.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

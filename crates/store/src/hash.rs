@@ -26,46 +26,40 @@
 //!         | 11llllll varint(len >> 6) bytes   longer: low 6 bits, then the rest
 //! ```
 //!
-//! Varints are LEB128, so a field of up to 31 bytes costs one length byte,
-//! and a field without a TTL pays nothing for the TTL feature: the flag
-//! lives in a bit of its length. A field name that many hashes use is not
-//! spelled out at all but shared, named by its id in the process's table of
-//! shared names (one byte for the first 32 names; see
-//! [`field_names`](crate::field_names) for which names are shared). A value of up to 63 bytes also costs one
-//! length byte, and a value that is the canonical decimal text of 0..=127
-//! (ages, counts, flags) is that one byte alone; it reads back as the same
-//! text, borrowed from a static table. An empty hash outside a database
-//! owns no allocation at all.
+//! Varints are LEB128, so a field of up to 31 bytes costs one length byte, and a field without a
+//! TTL pays nothing for the TTL feature: the flag lives in a bit of its length. A field name that
+//! many hashes use is not spelled out at all but shared, named by its id in the process's table of
+//! shared names (one byte for the first 32 names; see [`field_names`](crate::field_names) for which
+//! names are shared). A value of up to 63 bytes also costs one length byte, and a value that is the
+//! canonical decimal text of 0..=127 (ages, counts, flags) is that one byte alone; it reads back as
+//! the same text, borrowed from a static table. An empty hash outside a database owns no allocation
+//! at all.
 //!
 //! The key comes first because the database stores a hash's key in it (see
 //! [`Hash::stored_key`]): for a million small hashes that saves a million
 //! allocations of a few bytes, each of which costs a whole allocator block.
 //!
-//! **Table**: used when the hash has more than `max_listpack_entries` fields
-//! or when a field or value is longer than `max_listpack_value` bytes. Each
-//! field is one entry holding field, optional expiry and value together
-//! (`varint(field_len << 1 | has_ttl) field [48-bit LE expiry] value`) in the
-//! table's [`Arena`](crate::arena) (entries back to back in shared blocks, no
-//! allocator header or rounding per field), and the entries' 6-byte slots sit
-//! in a dense `Vec` so that [`Hash::nth`] (HRANDFIELD) is O(1). Lookups go through the keyspace's own index, an
-//! [`OrderedIndex`] of 8-byte slots `(hash32, entry index)` kept **sorted by
-//! hash32**. Keeping the index sorted is what makes HSCAN work: the cursor is
-//! a position in hash space, not in slot space, so the index may grow or
-//! shrink between calls and a field present for the whole scan is still
-//! returned (Redis gets the same guarantee from its reverse-binary cursor
-//! over power-of-two tables).
+//! **Table**: used when the hash has more than `max_listpack_entries` fields or when a field or
+//! value is longer than `max_listpack_value` bytes. Each field is one entry holding field, optional
+//! expiry and value together (`varint(field_len << 1 | has_ttl) field [48-bit LE expiry] value`) in
+//! the table's [`Arena`](crate::arena) (entries back to back in shared blocks, no allocator header
+//! or rounding per field), and the entries' 6-byte slots sit in a dense `Vec` so that [`Hash::nth`]
+//! (HRANDFIELD) is O(1). Lookups go through the keyspace's own index, an [`OrderedIndex`] of 8-byte
+//! slots `(hash32, entry index)` kept **sorted by hash32**. Keeping the index sorted is what makes
+//! HSCAN work: the cursor is a position in hash space, not in slot space, so the index may grow or
+//! shrink between calls and a field present for the whole scan is still returned (Redis gets the
+//! same guarantee from its reverse-binary cursor over power-of-two tables).
 //!
 //! # The TTL index
 //!
-//! Active expiry must find the earliest-expiring fields of a million-field
-//! hash without scanning it. The table keeps an [`ExpiryIndex`] (sorted
-//! 10-byte records `(expire_at, hash32)`, as the keyspace does) next to the
-//! fields. It stores the 4-byte field hash rather than the field itself so
-//! that no field is stored twice; the rare fields that share a hash32 are told
-//! apart by comparing their stored expiry. A sorted index (rather than a
-//! lazily cleaned heap) is exact, so [`Hash::next_expiry`] never sees stale
-//! entries and no O(n) rebuild can land on a single command. The compact encoding has no index: a linear scan
-//! of at most `max_listpack_entries` fields is cheap.
+//! Active expiry must find the earliest-expiring fields of a million-field hash without scanning
+//! it. The table keeps an [`ExpiryIndex`] (sorted 10-byte records `(expire_at, hash32)`, as the
+//! keyspace does) next to the fields. It stores the 4-byte field hash rather than the field itself
+//! so that no field is stored twice; the rare fields that share a hash32 are told apart by
+//! comparing their stored expiry. A sorted index (rather than a lazily cleaned heap) is exact, so
+//! [`Hash::next_expiry`] never sees stale entries and no O(n) rebuild can land on a single command.
+//! The compact encoding has no index: a linear scan of at most `max_listpack_entries` fields is
+//! cheap.
 //!
 //! # listpack vs listpackex
 //!
