@@ -20,6 +20,7 @@ pub mod expire;
 pub mod hash;
 pub mod keyspace;
 pub mod list;
+mod lua_heap;
 pub mod pattern;
 pub mod scripting;
 pub mod server;

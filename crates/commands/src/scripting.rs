@@ -318,6 +318,13 @@ impl Engine {
             StdLib::TABLE | StdLib::STRING | StdLib::MATH,
             LuaOptions::new(),
         )?;
+        // SAFETY: the closure runs on the state; `lua_heap::allocate` frees the blocks mlua's
+        // allocator gave out so far as well as its own (see `lua_heap`).
+        unsafe {
+            lua.exec_raw::<()>((), |state| {
+                ffi::lua_setallocf(state, crate::lua_heap::allocate, ptr::null_mut())
+            })?
+        };
         // `pcall` hands a script the text of a failed `redis.call`, as in Redis.
         let error_text = lua.create_function(|lua, err: Value| match &err {
             Value::Error(e) => match call_error(e) {
@@ -556,27 +563,6 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
             coroutine,
         ))
     })?;
-    // SAFETY: the closure runs inside mlua's protected call with `backing` at index 1 and
-    // room for three more values; it builds each table and stores it with a raw set.
-    unsafe {
-        lua.exec_raw::<()>(backing, |state| {
-            for (name, range) in [
-                (c"KEYS", 3..3 + numkeys),
-                (c"ARGV", 3 + numkeys..args.len()),
-            ] {
-                ffi::lua_pushstring(state, name.as_ptr());
-                ffi::lua_createtable(state, range.len() as c_int, 0);
-                for (n, i) in range.enumerate() {
-                    let arg = args.get(i);
-                    ffi::lua_pushlstring(state, arg.as_ptr().cast(), arg.len());
-                    ffi::lua_rawseti(state, -2, (n + 1) as _);
-                }
-                ffi::lua_rawset(state, 1);
-            }
-        })
-    }
-    .map_err(lua_err)?;
-
     let mut bufs = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
     bufs.keys.clear();
     bufs.key_ends.clear();
@@ -602,7 +588,22 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         threshold: ctx.settings.busy_reply_threshold,
         bufs,
     };
-    run_slice(ctx, script, &lua, Some(f)).map(drop)
+    let start = Start {
+        f,
+        backing,
+        args,
+        numkeys,
+    };
+    run_slice(ctx, script, &lua, Some(start)).map(drop)
+}
+
+/// What the first slice of a script starts from: its function, and the `KEYS` and `ARGV` to
+/// set in the globals (`backing`) first.
+struct Start<'a> {
+    f: Function,
+    backing: Table,
+    args: Args<'a>,
+    numkeys: usize,
 }
 
 fn lua_err(e: mlua::Error) -> CmdError {
@@ -614,13 +615,13 @@ const YIELDED: i64 = 0;
 const RETURNED: i64 = 1;
 const FAILED: i64 = 2;
 
-/// Runs `script` (from `start`, its function, or on from where it yielded) until it ends,
-/// answering in `ctx.reply`, or yields, parking it in [`SUSPENDED`]. Returns whether it ended.
+/// Runs `script` (from `start`, or on from where it yielded) until it ends, answering in
+/// `ctx.reply`, or yields, parking it in [`SUSPENDED`]. Returns whether it ended.
 fn run_slice(
     ctx: &mut Ctx<'_>,
     mut script: Script,
     lua: &Lua,
-    start: Option<Function>,
+    start: Option<Start<'_>>,
 ) -> Result<bool, CmdError> {
     let co = script.co;
     let watch = Watch {
@@ -634,14 +635,30 @@ fn run_slice(
             script: &mut script,
         };
         let _current = Current::enter(&mut caller, watch);
-        // SAFETY: `co` is the script's coroutine, alive while `script.thread` is. The closure
-        // runs on the main state inside mlua's protected call: it moves the script's function
-        // onto `co` (at the start), resumes it, and leaves three values on the main state's
-        // stack for mlua to read.
-        unsafe {
-            lua.exec_raw(start, |state| {
-                if ffi::lua_gettop(state) > 0 {
-                    // Start: `co` is new or idle; its stack holds nothing the run needs.
+        // One protected call per slice (each costs a closure and a `lua_pcall`): at the start
+        // it sets `KEYS` and `ARGV` and moves the script's function onto `co`, then it resumes
+        // `co` and leaves three values on the main state's stack for mlua to read.
+        let (args, numkeys) = start.as_ref().map_or((None, 0), |s| (Some(s.args), s.numkeys));
+        let resume = |state: *mut ffi::lua_State| {
+            // SAFETY: `co` is the script's coroutine, alive while `script.thread` is. This runs
+            // on the main state inside mlua's protected call, at the start with `backing` at
+            // index 1 and the function at 2; each table is built and stored with a raw set.
+            unsafe {
+                if let Some(args) = args {
+                    for (name, range) in [
+                        (c"KEYS", 3..3 + numkeys),
+                        (c"ARGV", 3 + numkeys..args.len()),
+                    ] {
+                        ffi::lua_pushstring(state, name.as_ptr());
+                        ffi::lua_createtable(state, range.len() as c_int, 0);
+                        for (n, i) in range.enumerate() {
+                            let arg = args.get(i);
+                            ffi::lua_pushlstring(state, arg.as_ptr().cast(), arg.len());
+                            ffi::lua_rawseti(state, -2, (n + 1) as _);
+                        }
+                        ffi::lua_rawset(state, 1);
+                    }
+                    // `co` is new or idle; its stack holds nothing the run needs.
                     ffi::lua_settop(co, 0);
                     ffi::lua_checkstack(co, 1);
                     ffi::lua_xmove(state, co, 1);
@@ -674,7 +691,12 @@ fn run_slice(
                         ffi::lua_pushinteger(state, user_line(co) as _);
                     }
                 }
-            })
+            }
+        };
+        // SAFETY: `resume` keeps to the stack it is given (see above).
+        match start {
+            Some(Start { f, backing, .. }) => unsafe { lua.exec_raw((backing, f), resume) },
+            None => unsafe { lua.exec_raw((), resume) },
         }
         .map_err(lua_err)?
     };
