@@ -198,9 +198,7 @@ mod tests {
 
     #[test]
     fn the_lists_hold_at_most_their_limit() {
-        let blocks: Vec<_> = (0..HELD_MAX / 200 + 100)
-            .map(|_| take(200))
-            .collect();
+        let blocks: Vec<_> = (0..HELD_MAX / 200 + 100).map(|_| take(200)).collect();
         for &block in &blocks {
             // SAFETY: blocks of 200 bytes from `take`, each given back once.
             unsafe { give(block, 200) };

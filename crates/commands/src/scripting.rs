@@ -56,9 +56,10 @@ use crate::{execute, Args, CmdError, Ctx};
 /// the real `redis` table, and the variants of `redis.call` and `redis.pcall` that scripts
 /// allowed to reach undeclared keys on other shards use (see [`reach_next_script`]).
 const PRELUDE: &str = r#"
-local sha1hex, log, error_text, redis_call, redis_pcall, remote = ...
+local sha1hex, log, failure, redis_call, redis_pcall, remote = ...
 local yield = coroutine.yield
 local lua_pcall, setmetatable, error, tostring, type, unpack = pcall, setmetatable, error, tostring, type, unpack
+local getmetatable = getmetatable
 local lua_rawset, lua_rawget, lua_loadstring, setfenv = rawset, rawget, loadstring, setfenv
 -- Each read-only view, mapped to the table it shows.
 local shown = {}
@@ -107,11 +108,12 @@ function redis.status_reply(msg)
   return { ok = msg }
 end
 
--- As in Redis, pcall hands a script the text of an error that redis.call raised.
+-- As in Redis, pcall hands a script the text of an error that redis.call raised (a table
+-- `{err = text}` marked with the `failure` metatable).
 local function pcall_(...)
   local results = { lua_pcall(...) }
-  if not results[1] then
-    results[2] = error_text(results[2])
+  if not results[1] and getmetatable(results[2]) == failure then
+    results[2] = results[2].err
   end
   return unpack(results)
 end
@@ -325,14 +327,6 @@ impl Engine {
                 ffi::lua_setallocf(state, crate::lua_heap::allocate, ptr::null_mut())
             })?
         };
-        // `pcall` hands a script the text of a failed `redis.call`, as in Redis.
-        let error_text = lua.create_function(|lua, err: Value| match &err {
-            Value::Error(e) => match call_error(e) {
-                Some(text) => Ok(Value::String(lua.create_string(text)?)),
-                None => Ok(err),
-            },
-            _ => Ok(err),
-        })?;
         let sha1hex =
             lua.create_function(|lua, s: mlua::String| lua.create_string(sha1(&s.as_bytes())))?;
         let log = lua.create_function(|_, args: Variadic<Value>| {
@@ -344,24 +338,17 @@ impl Engine {
             Ok(())
         })?;
         crate::cjson::install(&lua)?;
-        let call = lua.create_function(|lua, argv: Variadic<Value>| {
-            match with_caller(|caller| caller.call(lua, &argv))?? {
-                Called::Value(value) => Ok(value),
-                Called::Error(text) => Err(mlua::Error::external(CallError(text))),
-                Called::Remote => Ok(REMOTE),
-            }
-        })?;
-        let pcall = lua.create_function(|lua, argv: Variadic<Value>| {
-            match with_caller(|caller| caller.call(lua, &argv))?? {
-                Called::Value(value) => Ok(value),
-                Called::Error(text) => {
-                    let t = lua.create_table()?;
-                    t.raw_set("err", text)?;
-                    Ok(Value::Table(t))
+        // SAFETY: the closure runs on the state inside mlua's protected call and leaves the
+        // three values it returns on the stack.
+        let (failure, call, pcall): (Table, Function, Function) = unsafe {
+            lua.exec_raw((), |state| {
+                ffi::lua_createtable(state, 0, 0);
+                for f in [redis_call as ffi::lua_CFunction, redis_pcall] {
+                    ffi::lua_pushvalue(state, -1);
+                    ffi::lua_pushcclosure(state, f, 1);
                 }
-                Called::Remote => Ok(REMOTE),
-            }
-        })?;
+            })?
+        };
         let (env, backing, redis, reaching_call, reaching_pcall): (
             Table,
             Table,
@@ -371,7 +358,7 @@ impl Engine {
         ) = lua.load(PRELUDE).set_name("=prelude").call((
             sha1hex,
             log,
-            error_text,
+            failure,
             call.clone(),
             pcall.clone(),
             REMOTE,
@@ -450,27 +437,6 @@ impl Engine {
         self.scripts.insert(sha, key);
         self.bodies.insert(body.into(), sha);
         Ok((sha, f))
-    }
-}
-
-/// A failed `redis.call`: the error reply's text, code included.
-#[derive(Debug)]
-struct CallError(String);
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CallError {}
-
-/// The text of a failed `redis.call` that `err` carries, if it is one.
-fn call_error(err: &mlua::Error) -> Option<&str> {
-    match err {
-        mlua::Error::CallbackError { cause, .. } => call_error(cause),
-        mlua::Error::ExternalError(e) => e.downcast_ref::<CallError>().map(|c| c.0.as_str()),
-        _ => None,
     }
 }
 
@@ -638,7 +604,9 @@ fn run_slice(
         // One protected call per slice (each costs a closure and a `lua_pcall`): at the start
         // it sets `KEYS` and `ARGV` and moves the script's function onto `co`, then it resumes
         // `co` and leaves three values on the main state's stack for mlua to read.
-        let (args, numkeys) = start.as_ref().map_or((None, 0), |s| (Some(s.args), s.numkeys));
+        let (args, numkeys) = start
+            .as_ref()
+            .map_or((None, 0), |s| (Some(s.args), s.numkeys));
         let resume = |state: *mut ffi::lua_State| {
             // SAFETY: `co` is the script's coroutine, alive while `script.thread` is. This runs
             // on the main state inside mlua's protected call, at the start with `backing` at
@@ -725,10 +693,7 @@ fn run_slice(
             let sha = sha();
             finish(script, false);
             let text = match value {
-                Value::Error(e) => match call_error(&e) {
-                    Some(text) => text.to_owned(),
-                    None => format!("ERR {e}"),
-                },
+                Value::Error(e) => format!("ERR {e}"),
                 Value::Table(t) => match t.raw_get::<Value>("err") {
                     Ok(Value::String(s)) => s.to_string_lossy(),
                     _ => "ERR unknown error".to_owned(),
@@ -895,19 +860,60 @@ impl Drop for Current {
     }
 }
 
-/// Runs `f` with the `redis.call` context of the running slice.
-fn with_caller<R>(f: impl FnOnce(&mut Caller<'_, '_>) -> R) -> mlua::Result<R> {
+/// `redis.call`: runs a command and returns its reply as Lua values, or raises its error.
+///
+/// `redis.call` and `redis.pcall` are plain C functions, not mlua callbacks: they read their
+/// arguments off the Lua stack and push the reply, where mlua's conversions through its own
+/// values took as long as running the command. Their one upvalue is the `failure` metatable
+/// that marks the error `redis.call` raises.
+unsafe extern "C-unwind" fn redis_call(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: Lua calls this with a valid state.
+    unsafe { call_from_lua(state, true) }
+}
+
+/// `redis.pcall`: as `redis.call`, but an error comes back as a table `{err = text}`.
+unsafe extern "C-unwind" fn redis_pcall(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: Lua calls this with a valid state.
+    unsafe { call_from_lua(state, false) }
+}
+
+/// Runs `redis.call` (`raise`) or `redis.pcall` with the context of the running slice.
+///
+/// # Safety
+/// `state` is the calling Lua state, inside a C function call. `lua_error` jumps out of this
+/// frame, so nothing that needs dropping may be alive when it is called: [`Caller::call`]
+/// returns with its values pushed and its borrows ended.
+unsafe fn call_from_lua(state: *mut ffi::lua_State, raise: bool) -> c_int {
     let p = CALLER.get();
-    if p.is_null() {
-        return Err(mlua::Error::runtime(
-            "redis.call is only available while a script runs",
-        ));
+    let pushed = if p.is_null() {
+        // SAFETY: pushing a static string.
+        unsafe {
+            ffi::lua_pushstring(
+                state,
+                c"redis.call is only available while a script runs".as_ptr(),
+            )
+        };
+        Pushed::Error
+    } else {
+        // SAFETY: `CALLER` is only non-null while `run_slice` is inside `lua_resume`, and then
+        // points at that frame's `Caller`, which outlives the call. Lua runs on this thread
+        // only and a command run by `redis.call` never calls back into Lua, so this is the
+        // only reference to it in use.
+        unsafe { (*p.cast::<Caller<'_, '_>>()).call(state, raise) }
+    };
+    match pushed {
+        Pushed::Value => 1,
+        // SAFETY: the error value is on the stack; nothing in this frame needs dropping.
+        Pushed::Error => unsafe { ffi::lua_error(state) },
     }
-    // SAFETY: `CALLER` is only non-null while `run_slice` is inside `lua_resume`, and then
-    // points at that frame's `Caller`, which outlives the call. Lua runs on this thread only
-    // and a command run by `redis.call` never calls back into Lua, so this is the only
-    // reference to it in use.
-    Ok(f(unsafe { &mut *p }))
+}
+
+/// What [`Caller::call`] left on the Lua stack.
+enum Pushed {
+    /// The value `redis.call` returns.
+    Value,
+    /// The error it raises.
+    Error,
 }
 
 /// What `redis.call` works with while a slice of a script runs.
@@ -917,38 +923,61 @@ struct Caller<'c, 'a> {
 }
 
 impl Caller<'_, '_> {
-    /// `redis.call` / `redis.pcall`: the reply as a Lua value, or the text of the error.
-    fn call(&mut self, lua: &Lua, argv: &[Value]) -> mlua::Result<Called> {
+    /// `redis.call` (`raise`) / `redis.pcall` with the arguments on `state`'s stack: pushes the
+    /// reply as a Lua value, or the error as a table `{err = text}`, marked with the `failure`
+    /// metatable (the C function's upvalue) when it is to be raised.
+    ///
+    /// # Safety
+    /// `state` is the Lua state inside the call of [`redis_call`] or [`redis_pcall`].
+    unsafe fn call(&mut self, state: *mut ffi::lua_State, raise: bool) -> Pushed {
         if self.script.delivered {
             // The retry of a command another shard ran: its reply is here.
             self.script.delivered = false;
         } else {
-            match self.run(argv)? {
+            // SAFETY: the caller's contract.
+            match unsafe { self.run(state) } {
                 Ran::Here => {}
                 Ran::Elsewhere(shard) => {
                     self.script.remote = Some(shard);
-                    return Ok(Called::Remote);
+                    // SAFETY: pushing onto the calling state.
+                    unsafe { ffi::lua_pushlightuserdata(state, ptr::null_mut()) };
+                    return Pushed::Value;
                 }
-                Ran::Refused(text) => return Ok(Called::Error(text)),
+                // SAFETY: as above.
+                Ran::Refused(text) => {
+                    return unsafe { push_failure(state, text.as_bytes(), raise) }
+                }
             }
         }
         let scratch = &self.script.bufs.scratch;
         if scan::is_error(scratch) {
             let text = scratch.get(1..scratch.len().saturating_sub(2));
-            return Ok(Called::Error(
-                String::from_utf8_lossy(text.unwrap_or_default()).into_owned(),
-            ));
+            // SAFETY: as above.
+            return unsafe { push_failure(state, text.unwrap_or_default(), raise) };
         }
-        Ok(Called::Value(read_value(lua, scratch, 0)?.0))
+        // SAFETY: as above.
+        if unsafe { push_reply(state, scratch, 0, 0) }.is_some() {
+            Pushed::Value
+        } else {
+            // SAFETY: as above.
+            unsafe { ffi::lua_pushstring(state, c"malformed reply".as_ptr()) };
+            Pushed::Error
+        }
     }
 
     /// Runs the command here, leaving its reply in `scratch`, or finds that it must run on
     /// another shard (its arguments are then in `data` and `spans`), or refuses it.
-    fn run(&mut self, argv: &[Value]) -> mlua::Result<Ran> {
-        if argv.is_empty() {
-            return Ok(Ran::Refused(
-                "ERR Please specify at least one argument for this redis lib call".to_owned(),
-            ));
+    ///
+    /// # Safety
+    /// `state` is the Lua state inside the call of [`redis_call`] or [`redis_pcall`], its
+    /// arguments on the stack.
+    unsafe fn run(&mut self, state: *mut ffi::lua_State) -> Ran {
+        // SAFETY: the caller's contract.
+        let argc = unsafe { ffi::lua_gettop(state) };
+        if argc == 0 {
+            return Ran::Refused(
+                "ERR Please specify at least one argument for this redis lib call",
+            );
         }
         let Buffers {
             ref keys,
@@ -959,14 +988,23 @@ impl Caller<'_, '_> {
         } = self.script.bufs;
         data.clear();
         spans.clear();
-        for arg in argv {
+        for i in 1..=argc {
             let start = data.len();
-            match arg {
-                Value::String(s) => data.extend_from_slice(&s.as_bytes()),
-                // Numbers as Redis passes them: `%.17g`.
-                Value::Integer(n) => crate::cjson::format_g(data, *n as f64, 17),
-                Value::Number(n) => crate::cjson::format_g(data, *n, 17),
-                _ => return Ok(Ran::Refused(ARGS_MUST_BE_STRINGS.to_owned())),
+            // SAFETY: `i` is an index of the call's arguments; a string's bytes stay put while
+            // it is on the stack, and are copied at once.
+            unsafe {
+                match ffi::lua_type(state, i) {
+                    ffi::LUA_TSTRING => {
+                        let mut len = 0;
+                        let bytes = ffi::lua_tolstring(state, i, &mut len);
+                        data.extend_from_slice(std::slice::from_raw_parts(bytes.cast(), len));
+                    }
+                    // Numbers as Redis passes them: `%.17g`.
+                    ffi::LUA_TNUMBER => {
+                        crate::cjson::format_g(data, ffi::lua_tonumber(state, i), 17)
+                    }
+                    _ => return Ran::Refused(ARGS_MUST_BE_STRINGS),
+                }
             }
             spans.push(Span {
                 start,
@@ -975,31 +1013,21 @@ impl Caller<'_, '_> {
         }
         let args = Args::new(data, spans);
         let Some(cmd) = lookup(args.get(0)) else {
-            return Ok(Ran::Refused(
-                "ERR Unknown Redis command called from script".to_owned(),
-            ));
+            return Ran::Refused("ERR Unknown Redis command called from script");
         };
         let handler = match cmd.route {
             Route::Keyed(h) | Route::Split(h, _) if !cmd.has(flag::NOSCRIPT) => h,
             Route::Connection(ConnCommand::Ping) => ping,
             Route::Connection(ConnCommand::Echo) => echo,
             Route::Connection(ConnCommand::Time) => crate::server::time,
-            _ => {
-                return Ok(Ran::Refused(
-                    "ERR This Redis command is not allowed from script".to_owned(),
-                ))
-            }
+            _ => return Ran::Refused("ERR This Redis command is not allowed from script"),
         };
         if !cmd.arity_ok(args.len()) {
-            return Ok(Ran::Refused(
-                "ERR Wrong number of args calling Redis command from script".to_owned(),
-            ));
+            return Ran::Refused("ERR Wrong number of args calling Redis command from script");
         }
         if cmd.has(flag::WRITE) {
             if self.script.read_only {
-                return Ok(Ran::Refused(
-                    "ERR Write commands are not allowed from read-only scripts.".to_owned(),
-                ));
+                return Ran::Refused("ERR Write commands are not allowed from read-only scripts.");
             }
             self.script.wrote = true;
         }
@@ -1011,25 +1039,23 @@ impl Caller<'_, '_> {
                 let owner = usize::from(even_owner(usize::from(key_slot(key)), self.ctx.shards));
                 if self.script.reach {
                     if *owners.get_or_insert(owner) != owner {
-                        return Ok(Ran::Refused(
-                            "ERR Script attempted to access keys of several shards in one command"
-                                .to_owned(),
-                        ));
+                        return Ran::Refused(
+                            "ERR Script attempted to access keys of several shards in one command",
+                        );
                     }
                     continue;
                 }
                 let local = !self.script.gathered && owner == self.ctx.shard;
                 if !local && !declares(keys, key_ends, key) {
-                    return Ok(Ran::Refused(
+                    return Ran::Refused(
                         "ERR Script attempted to access a key that was not declared in KEYS \
-                         and lives on another shard"
-                            .to_owned(),
-                    ));
+                         and lives on another shard",
+                    );
                 }
             }
             // Every shard is held for a script that reaches: the command runs where its keys are.
             if let Some(shard) = owners.filter(|&s| s != self.ctx.shard) {
-                return Ok(Ran::Elsewhere(shard));
+                return Ran::Elsewhere(shard);
             }
         }
         scratch.clear();
@@ -1043,7 +1069,7 @@ impl Caller<'_, '_> {
             shards: self.ctx.shards,
         };
         execute(handler, &mut inner, args);
-        Ok(Ran::Here)
+        Ran::Here
     }
 }
 
@@ -1054,15 +1080,7 @@ enum Ran {
     /// It must run on this shard.
     Elsewhere(usize),
     /// It was refused with this error before running.
-    Refused(String),
-}
-
-/// What `redis.call` answers a script with.
-enum Called {
-    Value(Value),
-    Error(String),
-    /// The command has to run on another shard: the Lua side yields and calls again.
-    Remote,
+    Refused(&'static str),
 }
 
 /// What `redis.call` returns to its Lua wrapper when the command must run on another shard.
@@ -1087,48 +1105,98 @@ fn echo(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 const ARGS_MUST_BE_STRINGS: &str =
     "ERR Lua redis lib command arguments must be strings or integers";
 
-/// Reads the RESP2 reply at `buf[pos]` as a Lua value, Redis's way: integers become numbers,
-/// bulk strings strings, a null `false`, arrays tables, a status `{ok=...}` and an error
-/// `{err=...}`. Returns the value and the offset after it.
-fn read_value(lua: &Lua, buf: &[u8], pos: usize) -> mlua::Result<(Value, usize)> {
-    let bad = || mlua::Error::runtime("malformed reply");
-    let kind = *buf.get(pos).ok_or_else(bad)?;
-    let rest = buf.get(pos + 1..).ok_or_else(bad)?;
-    let cr = rest.iter().position(|&c| c == b'\r').ok_or_else(bad)?;
+/// Pushes the RESP2 reply at `buf[pos]` as a Lua value, Redis's way: integers become
+/// numbers, bulk strings strings, a null `false`, arrays tables, a status `{ok=...}` and an
+/// error `{err=...}`. Returns the offset after it, or `None` if the reply is malformed or
+/// nested past [`MAX_DEPTH`] (nothing is left pushed then).
+///
+/// # Safety
+/// `state` is a Lua state inside a C function call.
+unsafe fn push_reply(
+    state: *mut ffi::lua_State,
+    buf: &[u8],
+    pos: usize,
+    depth: usize,
+) -> Option<usize> {
+    let kind = *buf.get(pos)?;
+    let rest = buf.get(pos + 1..)?;
+    let cr = rest.iter().position(|&c| c == b'\r')?;
     let line = &rest[..cr];
     let next = pos + 1 + cr + 2;
-    let tagged = |field: &str| -> mlua::Result<Value> {
-        let t = lua.create_table()?;
-        t.raw_set(field, lua.create_string(line)?)?;
-        Ok(Value::Table(t))
-    };
-    match kind {
-        b'+' => Ok((tagged("ok")?, next)),
-        b'-' => Ok((tagged("err")?, next)),
-        b':' => Ok((Value::Number(parse_i64(line).ok_or_else(bad)? as f64), next)),
-        b'$' => match parse_i64(line).ok_or_else(bad)? {
-            -1 => Ok((Value::Boolean(false), next)),
-            n => {
-                let end = next + usize::try_from(n).map_err(|_| bad())?;
-                let bytes = buf.get(next..end).ok_or_else(bad)?;
-                Ok((Value::String(lua.create_string(bytes)?), end + 2))
+    // SAFETY: room for the table, a key and a value is checked first; each value is pushed
+    // and stored with a raw set.
+    unsafe {
+        if depth >= MAX_DEPTH || ffi::lua_checkstack(state, 3) == 0 {
+            return None;
+        }
+        match kind {
+            b'+' | b'-' => {
+                ffi::lua_createtable(state, 0, 1);
+                ffi::lua_pushlstring(state, line.as_ptr().cast(), line.len());
+                let field = if kind == b'+' { c"ok" } else { c"err" };
+                ffi::lua_setfield(state, -2, field.as_ptr());
+                Some(next)
             }
-        },
-        b'*' => match parse_i64(line).ok_or_else(bad)? {
-            -1 => Ok((Value::Boolean(false), next)),
-            n => {
-                let t = lua.create_table()?;
-                let mut at = next;
-                for i in 1..=n {
-                    let (v, after) = read_value(lua, buf, at)?;
-                    t.raw_set(i, v)?;
-                    at = after;
+            b':' => {
+                ffi::lua_pushnumber(state, parse_i64(line)? as f64);
+                Some(next)
+            }
+            b'$' => match parse_i64(line)? {
+                -1 => {
+                    ffi::lua_pushboolean(state, 0);
+                    Some(next)
                 }
-                Ok((Value::Table(t), at))
-            }
-        },
-        _ => Err(bad()),
+                n => {
+                    let end = next.checked_add(usize::try_from(n).ok()?)?;
+                    let bytes = buf.get(next..end)?;
+                    ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
+                    Some(end + 2)
+                }
+            },
+            b'*' => match parse_i64(line)? {
+                -1 => {
+                    ffi::lua_pushboolean(state, 0);
+                    Some(next)
+                }
+                n => {
+                    let n = c_int::try_from(n).ok()?;
+                    ffi::lua_createtable(state, n, 0);
+                    let mut at = next;
+                    for i in 1..=n {
+                        let Some(after) = push_reply(state, buf, at, depth + 1) else {
+                            ffi::lua_pop(state, 1);
+                            return None;
+                        };
+                        ffi::lua_rawseti(state, -2, i.into());
+                        at = after;
+                    }
+                    Some(at)
+                }
+            },
+            _ => None,
+        }
     }
+}
+
+/// Pushes the error of a `redis.call` or `redis.pcall` as Redis does, a table `{err = text}`;
+/// one to be raised gets the `failure` metatable (the C function's upvalue), so that `pcall`
+/// can hand the script its text.
+///
+/// # Safety
+/// `state` is the Lua state inside the call of [`redis_call`] or [`redis_pcall`].
+unsafe fn push_failure(state: *mut ffi::lua_State, text: &[u8], raise: bool) -> Pushed {
+    // SAFETY: a C function has room for a few values on its stack (`LUA_MINSTACK`).
+    unsafe {
+        ffi::lua_createtable(state, 0, 1);
+        ffi::lua_pushlstring(state, text.as_ptr().cast(), text.len());
+        ffi::lua_setfield(state, -2, c"err".as_ptr());
+        if !raise {
+            return Pushed::Value;
+        }
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_setmetatable(state, -2);
+    }
+    Pushed::Error
 }
 
 /// Nesting deeper than this is answered as nil rather than risking the stack, as Redis does.
