@@ -19,6 +19,7 @@ Prints a markdown table for BENCHMARKS.md.
 """
 
 import argparse
+import shlex
 import subprocess
 import sys
 
@@ -49,6 +50,9 @@ def main():
     p.add_argument("--tests", default="set:1,get:1")
     p.add_argument("--command", help="a shardis-bench template instead of redis-benchmark")
     p.add_argument("--key-prefix", default="k:")
+    p.add_argument("--setup", action="append", default=[], metavar="ARGS",
+                   help="a command sent (redis-cli, words split as a shell does) to each server before its "
+                        "run, such as SCRIPT LOAD for an EVALSHA template; repeatable")
     add_run_args(p)
     args = p.parse_args()
     builds = dict(b.split("=", 1) for b in args.build)
@@ -68,6 +72,9 @@ def main():
             for name, path in builds.items():
                 kind = "redis" if path is None else "shardis"
                 with Server(kind, args.server_cpus, args.shards, path=path) as server:
+                    for setup in args.setup:
+                        subprocess.run(["redis-cli", "-p", str(server.port)] + shlex.split(setup),
+                                       check=True, capture_output=True)
                     before = server.cpu()
                     if args.command:
                         rate, done = shardis_bench(server.port, spec, args)
