@@ -50,9 +50,9 @@ use crate::slots::{even_owner, key_slot};
 use crate::table::{flag, lookup, ConnCommand, Route};
 use crate::{execute, Args, CmdError, Ctx};
 
-/// Sets up the `redis` library and the sandbox. `redis.call` and `redis.pcall` are Rust
-/// functions (a Lua wrapper would lose the caller's line in `return redis.call(...)`, a tail
-/// call). Returns the read-only view of the globals that scripts see, the globals themselves,
+/// Sets up the `redis` library and the sandbox. `redis.call` and `redis.pcall` are C functions
+/// ([`redis_call`], [`redis_pcall`]; a Lua wrapper would lose the caller's line in
+/// `return redis.call(...)`, a tail call), and `failure` the metatable of the errors they raise. Returns the read-only view of the globals that scripts see, the globals themselves,
 /// the real `redis` table, and the variants of `redis.call` and `redis.pcall` that scripts
 /// allowed to reach undeclared keys on other shards use (see [`reach_next_script`]).
 const PRELUDE: &str = r#"
