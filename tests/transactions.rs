@@ -315,6 +315,63 @@ fn mset_and_mget_across_shards_are_never_seen_half_done() {
     }
 }
 
+/// Connections of the same home shard join each other's steps; a joiner's spread commands are
+/// answered when its batch ends. Pipelines that mix spread commands with single-key ones, each
+/// connection on keys of its own, must still get every reply right and in request order.
+#[test]
+fn pipelines_mixing_joined_spread_commands_and_single_keys_answer_in_order() {
+    for shards in TOPOLOGIES.into_iter().chain([2]) {
+        let server = Server::start(shards, &[]);
+        let port = server.port;
+        let clients: Vec<_> = (0..8)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let mut con = Raw::connect(port);
+                    let [a, b, d, n] = ["a", "b", "d", "n"].map(|k| format!("mix{c}:{k}"));
+                    for round in 0..100 {
+                        let (now, next) = (round.to_string(), (round + 1).to_string());
+                        let script: [(Vec<&str>, String); 8] = [
+                            (vec!["MSET", &a, &now, &b, &now, &d, &now], "+OK\r\n".into()),
+                            (vec!["GET", &a], format!("${}\r\n{now}\r\n", now.len())),
+                            (
+                                vec!["MGET", &a, &b, &d],
+                                format!(
+                                    "*3\r\n{}",
+                                    format!("${}\r\n{now}\r\n", now.len()).repeat(3)
+                                ),
+                            ),
+                            (vec!["INCR", &n], format!(":{}\r\n", round + 1)),
+                            (vec!["MSET", &a, &next, &b, &next], "+OK\r\n".into()),
+                            (
+                                vec!["MGET", &b, &d],
+                                format!(
+                                    "*2\r\n${}\r\n{next}\r\n${}\r\n{now}\r\n",
+                                    next.len(),
+                                    now.len()
+                                ),
+                            ),
+                            (
+                                vec!["DEL", "mix:none:1", "mix:none:2", "mix:none:3"],
+                                ":0\r\n".into(),
+                            ),
+                            (vec!["EXISTS", &a, &b, &d, &n], ":4\r\n".into()),
+                        ];
+                        let bytes: Vec<u8> =
+                            script.iter().flat_map(|(args, _)| encode(args)).collect();
+                        con.send(&bytes);
+                        for (args, expected) in &script {
+                            assert_eq!(&con.reply(), expected, "{args:?} at {shards} shards");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client.join().unwrap();
+        }
+    }
+}
+
 /// Two connections of one home shard whose spread commands need disjoint sets of shards hold a
 /// step each at the same time. Each must end its own step: ending the other's would free its
 /// shards under it and leave its own held for good, and every later command on them would hang.

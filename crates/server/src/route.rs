@@ -118,6 +118,9 @@ pub struct Plan {
     open: Vec<Option<usize>>,
     /// The step of the run of spread commands in progress, if any.
     step: Option<OpenStep>,
+    /// Spread commands of this batch sent in another connection's step, their replies to be
+    /// merged when the batch ends (or before a step of our own), in order.
+    joined: Vec<Sent>,
     /// The merged replies of the batch's commands run in steps, and where each one ends.
     step_replies: Vec<u8>,
     step_ends: Vec<usize>,
@@ -134,6 +137,7 @@ impl Plan {
             groups: Vec::new(),
             open,
             step: None,
+            joined: Vec::new(),
             step_replies: Vec::new(),
             step_ends: Vec::new(),
             now_ms: 0,
@@ -176,6 +180,7 @@ impl Plan {
             }
         }
         self.close_step().await;
+        self.merge_joined().await;
         self.flush().await;
         if !self.groups.is_empty() || !self.step_ends.is_empty() {
             self.assemble(base, out);
@@ -415,15 +420,21 @@ impl Plan {
         self.flush().await;
         // Another connection's step that holds every shard this command needs: join it,
         // sending the parts at once, in the send turn, so that the step cannot end before they
-        // have gone (see `step.rs`).
+        // have gone (see `step.rs`). Their replies are merged when the batch ends: what the
+        // batch sends after them travels behind them on every channel, so nothing has to wait.
         let turn = shard.send_turn().await;
         if let Some(id) = shard.joinable(&shards) {
             let sent = self.send_parts(call, merge, fan, Some(id)).await;
             drop(turn);
-            merge_sent(sent, out).await;
+            self.slots.push(Slot::Step {
+                index: self.step_ends.len() + self.joined.len(),
+            });
+            self.joined.push(sent);
             return;
         }
         drop(turn);
+        // A step of our own numbers its commands after the joined ones.
+        self.merge_joined().await;
         // Else a step of our own, open to the others from now on.
         let announced = shard.begin_opening(&shards);
         let id = shard.lock_shards(&shards).await;
@@ -518,6 +529,17 @@ impl Plan {
         // Others may have joined while we waited for the replies.
         self.shard.close_to_joiners(step.id).await;
         self.shard.unlock_shards(step.id, &step.shards);
+    }
+
+    /// Waits for the replies of the commands sent in other connections' steps and merges them,
+    /// in order.
+    async fn merge_joined(&mut self) {
+        let mut joined = std::mem::take(&mut self.joined);
+        for sent in joined.drain(..) {
+            merge_sent(sent, &mut self.step_replies).await;
+            self.step_ends.push(self.step_replies.len());
+        }
+        self.joined = joined;
     }
 
     /// Cuts a `Split` command into per-shard parts, each with the keys (and the arguments that
