@@ -34,7 +34,7 @@ use crate::connection::{self, Flow};
 use crate::shard::{
     now_ms, Call, Control, RemoteBatch, Replies, RequestBody, ResponseBody, Shard, UNANSWERED,
 };
-use crate::step::Keys;
+use crate::step::{Keys, Pin};
 use crate::sync::OneShot;
 use shardis_store::Store;
 
@@ -48,14 +48,17 @@ enum Slot {
     Step { index: usize },
 }
 
-/// The step held across a run of consecutive spread commands, open to the home shard's other
-/// connections ([`Shard::joinable`]) while it lasts. The run's own parts are not sent one
-/// command at a time but gathered into one batch per shard and sent together when the run
-/// ends: one message each way per shard for the whole run, as for single-key commands.
+/// The step a run of consecutive spread commands goes into: one of our own, open to the home
+/// shard's other connections ([`Shard::joinable`]) while it lasts, or another connection's that
+/// we joined. The run's parts are not sent one command at a time but gathered into one batch
+/// per shard and sent together when the run ends: one message each way per shard for the whole
+/// run, as for single-key commands.
 struct OpenStep {
     /// The step, and the shards it holds.
     id: u64,
     shards: Vec<usize>,
+    /// Our hold on another connection's step; `None` for a step of our own.
+    pin: Option<Pin>,
     /// The run's commands, in order.
     cmds: Vec<StepCmd>,
     /// The parts not sent yet, one batch per shard (indexed by shard).
@@ -118,9 +121,6 @@ pub struct Plan {
     open: Vec<Option<usize>>,
     /// The step of the run of spread commands in progress, if any.
     step: Option<OpenStep>,
-    /// Spread commands of this batch sent in another connection's step, their replies to be
-    /// merged when the batch ends (or before a step of our own), in order.
-    joined: Vec<Sent>,
     /// The merged replies of the batch's commands run in steps, and where each one ends.
     step_replies: Vec<u8>,
     step_ends: Vec<usize>,
@@ -137,7 +137,6 @@ impl Plan {
             groups: Vec::new(),
             open,
             step: None,
-            joined: Vec::new(),
             step_replies: Vec::new(),
             step_ends: Vec::new(),
             now_ms: 0,
@@ -180,7 +179,6 @@ impl Plan {
             }
         }
         self.close_step().await;
-        self.merge_joined().await;
         self.flush().await;
         if !self.groups.is_empty() || !self.step_ends.is_empty() {
             self.assemble(base, out);
@@ -403,11 +401,11 @@ impl Plan {
         let mut shards = fan.shards.clone();
         shards.sort_unstable();
         let shard = self.shard.clone();
-        // Our own open step, if it is the one holding every shard this command needs: the parts
-        // join its batches. Otherwise it ends here: its parts wait to be sent, so ours cannot
-        // go into another step while it is open.
-        if let Some(own) = self.step.as_ref().map(|step| step.id) {
-            if shard.joinable(&shards) == Some(own) {
+        // The step of our run, if it holds every shard this command needs: the parts join its
+        // batches. Otherwise the run ends here: its parts wait to be sent, so ours cannot go
+        // into another step while it is open.
+        if let Some(open) = self.step.as_ref().map(|step| step.id) {
+            if shard.joinable(&shards) == Some(open) {
                 self.add_to_step(call, merge, fan);
                 return;
             }
@@ -418,39 +416,31 @@ impl Plan {
         shard.until_opened(&shards).await;
         // Earlier commands first: once we hold the shards, their messages would wait for us.
         self.flush().await;
-        // Another connection's step that holds every shard this command needs: join it,
-        // sending the parts at once, in the send turn, so that the step cannot end before they
-        // have gone (see `step.rs`). Their replies are merged when the batch ends: what the
-        // batch sends after them travels behind them on every channel, so nothing has to wait.
-        let turn = shard.send_turn().await;
-        if let Some(id) = shard.joinable(&shards) {
-            let sent = self.send_parts(call, merge, fan, Some(id)).await;
-            drop(turn);
-            self.slots.push(Slot::Step {
-                index: self.step_ends.len() + self.joined.len(),
-            });
-            self.joined.push(sent);
-            return;
-        }
-        drop(turn);
-        // A step of our own numbers its commands after the joined ones.
-        self.merge_joined().await;
-        // Else a step of our own, open to the others from now on.
-        let announced = shard.begin_opening(&shards);
-        let id = shard.lock_shards(&shards).await;
-        shard.open_to_joiners(id, &shards);
-        drop(announced);
+        // Another connection's step that holds every shard this command needs: join it, holding
+        // it open until our run's parts have gone (see `step.rs`).
+        let (id, pin) = match shard.join(&shards) {
+            Some(pin) => (pin.step, Some(pin)),
+            None => {
+                // Else a step of our own, open to the others from now on.
+                let announced = shard.begin_opening(&shards);
+                let id = shard.lock_shards(&shards).await;
+                shard.open_to_joiners(id, &shards);
+                drop(announced);
+                (id, None)
+            }
+        };
         self.step = Some(OpenStep {
             id,
             shards,
+            pin,
             cmds: Vec::new(),
             pending: (0..shard.count).map(|_| None).collect(),
         });
         self.add_to_step(call, merge, fan);
     }
 
-    /// Adds a command to our own open step: its parts wait in the run's batches, and its reply
-    /// is merged when the run ends.
+    /// Adds a command to the run's step: its parts wait in the run's batches, and its reply is
+    /// merged when the run ends.
     fn add_to_step(&mut self, call: Call, merge: Merge, fan: Fan<'_>) {
         let Some(step) = self.step.as_mut() else {
             return;
@@ -479,20 +469,27 @@ impl Plan {
         });
     }
 
-    /// Ends the open step, if any: sends the run's parts, merges the replies of its commands and
-    /// unlocks its shards.
+    /// Ends the run's step, if any: sends the run's parts and merges the replies of its
+    /// commands; then lets go of a joined step, or unlocks the shards of our own.
     async fn close_step(&mut self) {
-        let Some(step) = self.step.take() else {
+        let Some(OpenStep {
+            id,
+            shards,
+            pin,
+            cmds,
+            pending,
+        }) = self.step.take()
+        else {
             return;
         };
         // All the run's parts in one send turn, this shard's run there too, so that every shard
-        // sees them at the same point among the parts of connections that joined the step.
+        // sees them at the same point among the parts of the step's other connections.
         let home = self.shard.id;
-        let mut replies: Vec<Option<Replies>> = (0..step.pending.len()).map(|_| None).collect();
+        let mut replies: Vec<Option<Replies>> = (0..pending.len()).map(|_| None).collect();
         let mut waiting = Vec::new();
         {
             let _turn = self.shard.send_turn().await;
-            for (to, batch) in step.pending.into_iter().enumerate() {
+            for (to, batch) in pending.into_iter().enumerate() {
                 match batch {
                     Some(batch) if to == home => {
                         replies[to] = Some(self.shard.run_batch(&batch).await);
@@ -504,10 +501,13 @@ impl Plan {
                 }
             }
         }
+        // Our parts have gone: the step may end once its owner has its replies.
+        let joined = pin.is_some();
+        drop(pin);
         for (to, slot) in waiting {
             replies[to] = Some(slot.wait().await.into_replies());
         }
-        for cmd in step.cmds {
+        for cmd in cmds {
             let parts: Vec<&[u8]> = cmd
                 .parts
                 .iter()
@@ -526,20 +526,11 @@ impl Plan {
             );
             self.step_ends.push(self.step_replies.len());
         }
-        // Others may have joined while we waited for the replies.
-        self.shard.close_to_joiners(step.id).await;
-        self.shard.unlock_shards(step.id, &step.shards);
-    }
-
-    /// Waits for the replies of the commands sent in other connections' steps and merges them,
-    /// in order.
-    async fn merge_joined(&mut self) {
-        let mut joined = std::mem::take(&mut self.joined);
-        for sent in joined.drain(..) {
-            merge_sent(sent, &mut self.step_replies).await;
-            self.step_ends.push(self.step_replies.len());
+        if !joined {
+            // Others may have joined while we waited for the replies.
+            self.shard.close_to_joiners(id).await;
+            self.shard.unlock_shards(id, &shards);
         }
-        self.joined = joined;
     }
 
     /// Cuts a `Split` command into per-shard parts, each with the keys (and the arguments that

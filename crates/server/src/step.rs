@@ -24,10 +24,11 @@
 //! of the same home shard whose commands need only shards it holds: they *join* it, sending
 //! their parts without a lock of their own ([`Shard::open_to_joiners`]). A connection that finds
 //! such a step still being locked waits for it to open rather than contend for the same shards
-//! ([`Shard::begin_opening`]). The owner's own parts go out as one batch per shard when its run
-//! ends; every send of parts, the owner's and each joiner's, happens in one *send turn*
-//! ([`Shard::send_turn`]) together with the part that runs on the home shard, so all shards run
-//! the step's commands in the same order.
+//! ([`Shard::begin_opening`]). The owner's parts, and each joiner's, go out as one batch per
+//! shard when the connection's run of spread commands ends; a joiner holds the step open until
+//! then ([`Shard::join`], [`Pin`]), and the owner waits for its joiners before it unlocks. Every
+//! send of a run's parts happens in one *send turn* ([`Shard::send_turn`]) together with the
+//! part that runs on the home shard, so all shards run the step's commands in the same order.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -62,6 +63,9 @@ pub struct Lock {
     /// Held while one command's parts are sent in a step, so that the parts of the step's
     /// commands reach every shard in the same order.
     sends: Semaphore,
+    /// How many joiners hold each step open ([`Pin`]), and the owners waiting for them.
+    pins: RefCell<Vec<(u64, usize)>>,
+    pin_waiters: RefCell<Vec<Waker>>,
 }
 
 impl Default for Lock {
@@ -76,6 +80,8 @@ impl Default for Lock {
             opening: RefCell::new(None),
             opening_waiters: RefCell::default(),
             sends: Semaphore::new(1),
+            pins: RefCell::default(),
+            pin_waiters: RefCell::default(),
         }
     }
 }
@@ -90,6 +96,29 @@ impl Drop for Opening<'_> {
     fn drop(&mut self) {
         *self.lock.opening.borrow_mut() = None;
         wake_all(&self.lock.opening_waiters);
+    }
+}
+
+/// A joiner's hold on a step ([`Shard::join`]): the step does not end while one exists, so the
+/// joiner may gather its run's parts and send them together.
+pub(crate) struct Pin {
+    shard: Rc<Shard>,
+    /// The step held.
+    pub step: u64,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let lock = &self.shard.lock;
+        let mut pins = lock.pins.borrow_mut();
+        if let Some(i) = pins.iter().position(|&(step, _)| step == self.step) {
+            pins[i].1 -= 1;
+            if pins[i].1 == 0 {
+                pins.swap_remove(i);
+                drop(pins);
+                wake_all(&lock.pin_waiters);
+            }
+        }
     }
 }
 
@@ -254,21 +283,47 @@ impl Shard {
     /// A connection whose spread command finds every shard it needs held by another
     /// connection's step on the same home shard sends its parts in that step instead of waiting
     /// for it to end and taking a step of its own: no lock, no unlock, one round trip. It stays
-    /// atomic: the shards stay held until the step ends, and the step's parts go out one
-    /// command at a time ([`Shard::send_turn`]), so every shard runs them in the same order.
+    /// atomic: the shards stay held until the step ends, and the step's parts go out in send
+    /// turns ([`Shard::send_turn`]), so every shard runs them in the same order.
     pub(crate) fn open_to_joiners(&self, step: u64, shards: &[usize]) {
         *self.lock.joinable.borrow_mut() = Some((step, shards.to_vec()));
     }
 
-    /// Ends joining `step`, once every joiner has sent its parts (what they sent then travels
-    /// ahead of the step's unlock on every channel). Another step of this home shard, on other
-    /// shards, may have taken the joinable place since; that one stays.
-    pub(crate) async fn close_to_joiners(&self, step: u64) {
-        let _turn = self.send_turn().await;
-        let mut joinable = self.lock.joinable.borrow_mut();
-        if joinable.as_ref().is_some_and(|(id, _)| *id == step) {
-            *joinable = None;
+    /// Joins the joinable step that holds every shard in `shards`, if any, holding it open
+    /// until the returned pin is dropped: the joiner gathers the parts of its run of spread
+    /// commands and sends them together, then drops the pin.
+    pub(crate) fn join(self: &Rc<Shard>, shards: &[usize]) -> Option<Pin> {
+        let step = self.joinable(shards)?;
+        let mut pins = self.lock.pins.borrow_mut();
+        match pins.iter_mut().find(|(held, _)| *held == step) {
+            Some((_, n)) => *n += 1,
+            None => pins.push((step, 1)),
         }
+        Some(Pin {
+            shard: self.clone(),
+            step,
+        })
+    }
+
+    /// Ends joining `step` and waits until every joiner has sent its parts and let go of it
+    /// (what they sent then travels ahead of the step's unlock on every channel). Another step
+    /// of this home shard, on other shards, may have taken the joinable place since; that one
+    /// stays.
+    pub(crate) async fn close_to_joiners(&self, step: u64) {
+        {
+            let mut joinable = self.lock.joinable.borrow_mut();
+            if joinable.as_ref().is_some_and(|(id, _)| *id == step) {
+                *joinable = None;
+            }
+        }
+        wait_while(&self.lock.pin_waiters, || {
+            self.lock
+                .pins
+                .borrow()
+                .iter()
+                .any(|&(held, _)| held == step)
+        })
+        .await
     }
 
     /// Announces that a step for `shards` is being locked and will be open to joiners, unless
@@ -301,8 +356,7 @@ impl Shard {
         .await
     }
 
-    /// The joinable step that holds every shard in `shards`, if any. Ask while holding the
-    /// send turn, so that the step cannot end before the parts are sent.
+    /// The joinable step that holds every shard in `shards`, if any.
     pub(crate) fn joinable(&self, shards: &[usize]) -> Option<u64> {
         match &*self.lock.joinable.borrow() {
             Some((step, held)) if shards.iter().all(|s| held.contains(s)) => Some(*step),
