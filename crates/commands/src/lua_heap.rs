@@ -28,9 +28,8 @@ const MAX_POOLED: usize = 256;
 const MIN_POOLED: usize = size_of::<*mut c_void>();
 /// At most this many bytes wait on a thread's lists.
 const HELD_MAX: usize = 4 << 20;
-/// The alignment mlua's allocator used, and Lua's (`LUAI_USER_ALIGNMENT_T` is a double or a
-/// pointer; 16 covers `long double` too).
-const ALIGN: usize = 16;
+/// The alignment mlua's allocator gives its blocks, so that this one can free them.
+const ALIGN: usize = mlua::ffi::SYS_MIN_ALIGN;
 
 /// A thread's free lists: `heads[n]` is the first free block of exactly `n` bytes, each block
 /// holding the address of the next in its first word.

@@ -37,8 +37,10 @@
 //! script stays atomic. The hook does not yield where Lua 5.1 cannot (inside `pcall`, a
 //! metamethod or another C call); it tries again 100,000 instructions later.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::time::{Duration, Instant};
 
@@ -109,10 +111,13 @@ function redis.status_reply(msg)
 end
 
 -- As in Redis, pcall hands a script the text of an error that redis.call raised (a table
--- `{err = text}` marked with the `failure` metatable).
+-- `{err = text}` marked with the `failure` metatable). Scripts see only `marker` as that
+-- metatable, so they cannot change it.
+local marker = {}
+failure.__metatable = marker
 local function pcall_(...)
   local results = { lua_pcall(...) }
-  if not results[1] and getmetatable(results[2]) == failure then
+  if not results[1] and getmetatable(results[2]) == marker then
     results[2] = results[2].err
   end
   return unpack(results)
@@ -156,6 +161,9 @@ return env, globals, redis, reaching(redis_call), reaching(redis_pcall)
 /// One shard's Lua state and script cache.
 struct Engine {
     lua: Lua,
+    /// mlua's allocator, given back to the state when the engine goes, so that mlua finds
+    /// (and frees) its own bookkeeping when it closes the state (see `lua_heap`).
+    mlua_alloc: (ffi::lua_Alloc, *mut c_void),
     /// The globals scripts see: a read-only view of `backing`.
     env: Table,
     /// The real globals, where `KEYS` and `ARGV` are set for each run.
@@ -191,6 +199,8 @@ thread_local! {
     static KILLED: Cell<bool> = const { Cell::new(false) };
     /// Set by [`reach_next_script`] for the next script to start.
     static REACH: Cell<bool> = const { Cell::new(false) };
+    /// A panic caught in a command that `redis.call` ran, to go on once Lua has returned.
+    static PANIC: Cell<Option<Box<dyn Any + Send>>> = const { Cell::new(None) };
     /// Buffers of the last script, reused by the next.
     static SPARE: RefCell<Buffers> = RefCell::new(Buffers::default());
 }
@@ -322,11 +332,16 @@ impl Engine {
         )?;
         // SAFETY: the closure runs on the state; `lua_heap::allocate` frees the blocks mlua's
         // allocator gave out so far as well as its own (see `lua_heap`).
+        let mut mlua_alloc = None;
         unsafe {
             lua.exec_raw::<()>((), |state| {
+                let mut ud = ptr::null_mut();
+                let f = ffi::lua_getallocf(state, &mut ud);
+                mlua_alloc = Some((f, ud));
                 ffi::lua_setallocf(state, crate::lua_heap::allocate, ptr::null_mut())
             })?
         };
+        let mlua_alloc = mlua_alloc.ok_or_else(|| mlua::Error::runtime("no allocator"))?;
         let sha1hex =
             lua.create_function(|lua, s: mlua::String| lua.create_string(sha1(&s.as_bytes())))?;
         let log = lua.create_function(|_, args: Variadic<Value>| {
@@ -343,8 +358,9 @@ impl Engine {
         let (failure, call, pcall): (Table, Function, Function) = unsafe {
             lua.exec_raw((), |state| {
                 ffi::lua_createtable(state, 0, 0);
+                let failure = ffi::lua_gettop(state);
                 for f in [redis_call as ffi::lua_CFunction, redis_pcall] {
-                    ffi::lua_pushvalue(state, -1);
+                    ffi::lua_pushvalue(state, failure);
                     ffi::lua_pushcclosure(state, f, 1);
                 }
             })?
@@ -365,6 +381,7 @@ impl Engine {
         ))?;
         Ok(Engine {
             lua,
+            mlua_alloc,
             env,
             backing,
             scripts: AHashMap::new(),
@@ -437,6 +454,18 @@ impl Engine {
         self.scripts.insert(sha, key);
         self.bodies.insert(body.into(), sha);
         Ok((sha, f))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let (f, ud) = self.mlua_alloc;
+        // SAFETY: mlua's allocator frees blocks of `lua_heap` too (both are system blocks of
+        // the size Lua gave, with the same alignment).
+        let _ = unsafe {
+            self.lua
+                .exec_raw::<()>((), |state| ffi::lua_setallocf(state, f, ud))
+        };
     }
 }
 
@@ -613,10 +642,14 @@ fn run_slice(
             // index 1 and the function at 2; each table is built and stored with a raw set.
             unsafe {
                 if let Some(args) = args {
-                    for (name, range) in [
+                    // By reference: an array's by-value iterator has a destructor, which a
+                    // memory error's jump out of here would skip.
+                    let tables = [
                         (c"KEYS", 3..3 + numkeys),
                         (c"ARGV", 3 + numkeys..args.len()),
-                    ] {
+                    ];
+                    for (name, range) in &tables {
+                        let range = range.clone();
                         ffi::lua_pushstring(state, name.as_ptr());
                         ffi::lua_createtable(state, range.len() as c_int, 0);
                         for (n, i) in range.enumerate() {
@@ -662,11 +695,15 @@ fn run_slice(
             }
         };
         // SAFETY: `resume` keeps to the stack it is given (see above).
-        match start {
+        let ran = match start {
             Some(Start { f, backing, .. }) => unsafe { lua.exec_raw((backing, f), resume) },
             None => unsafe { lua.exec_raw((), resume) },
         }
-        .map_err(lua_err)?
+        .map_err(lua_err);
+        if let Some(payload) = PANIC.take() {
+            panic::resume_unwind(payload);
+        }
+        ran?
     };
     let sha = || String::from_utf8_lossy(&script.sha).into_owned();
     match status {
@@ -1068,8 +1105,17 @@ impl Caller<'_, '_> {
             shard: self.ctx.shard,
             shards: self.ctx.shards,
         };
-        execute(handler, &mut inner, args);
-        Ran::Here
+        // A panic must not unwind through Lua's C frames: it is caught here, the script gets an
+        // error, and the panic goes on once Lua has returned (see `run_slice`), as it did when
+        // mlua ran `redis.call`.
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| execute(handler, &mut inner, args)));
+        match ran {
+            Ok(()) => Ran::Here,
+            Err(payload) => {
+                PANIC.set(Some(payload));
+                Ran::Refused("ERR a command called from the script failed")
+            }
+        }
     }
 }
 
@@ -1159,7 +1205,7 @@ unsafe fn push_reply(
                     Some(next)
                 }
                 n => {
-                    let n = c_int::try_from(n).ok()?;
+                    let n = c_int::try_from(n).ok().filter(|&n| n >= 0)?;
                     ffi::lua_createtable(state, n, 0);
                     let mut at = next;
                     for i in 1..=n {
