@@ -372,6 +372,56 @@ fn pipelines_mixing_joined_spread_commands_and_single_keys_answer_in_order() {
     }
 }
 
+/// Under a steady stream of steps no connection is starved. With three shards and many
+/// connections of spread MGETs, a connection whose step waited for its own shard (or whose
+/// inline command waited for a step to end) was woken each time the shard came free, found it
+/// taken again by the next queued request, and waited until the load stopped. Here every
+/// connection makes a fixed number of requests; when the first one is done, every other must
+/// have made real progress too (a starved one is stuck at the request it started with).
+#[test]
+fn no_connection_is_starved_by_other_connections_steps() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const CONNECTIONS: usize = 30;
+    const REQUESTS: usize = 300;
+    let server = Server::start_on_one_cpu(3);
+    let port = server.port;
+    let first_done = Arc::new(AtomicBool::new(false));
+    let progress: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..CONNECTIONS).map(|_| AtomicUsize::new(0)).collect());
+    let snapshot = Arc::new(std::sync::Mutex::new(None::<Vec<usize>>));
+    let clients: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            let (first_done, progress, snapshot) =
+                (first_done.clone(), progress.clone(), snapshot.clone());
+            std::thread::spawn(move || {
+                let mut con = Raw::connect(port);
+                for i in 0..REQUESTS {
+                    let (a, b) = (
+                        format!("s:{}", (c * 7 + i) % 50),
+                        format!("s:{}", (c + i * 3) % 50),
+                    );
+                    assert!(con.cmd(&["MGET", &a, &b]).starts_with("*2\r\n"));
+                    progress[c].store(i + 1, Ordering::SeqCst);
+                }
+                if !first_done.swap(true, Ordering::SeqCst) {
+                    let seen = progress.iter().map(|p| p.load(Ordering::SeqCst)).collect();
+                    *snapshot.lock().unwrap() = Some(seen);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let seen = snapshot.lock().unwrap().take().unwrap();
+    let slowest = seen.iter().copied().min().unwrap();
+    assert!(
+        slowest >= REQUESTS / 10,
+        "when the first connection was done, one had made only {slowest} of {REQUESTS} requests: {seen:?}"
+    );
+}
+
 /// Two connections of one home shard whose spread commands need disjoint sets of shards hold a
 /// step each at the same time. Each must end its own step: ending the other's would free its
 /// shards under it and leave its own held for good, and every later command on them would hang.

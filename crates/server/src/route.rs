@@ -355,8 +355,12 @@ impl Plan {
     async fn single(&mut self, call: Call, owner: usize, args: Args<'_>, out: &mut Vec<u8>) {
         if owner == self.shard.id {
             if self.shard.is_locked() {
-                // Another connection's multi-shard step holds this shard.
-                self.shard.until_unlocked().await;
+                // Another connection's multi-shard step holds this shard: wait for our turn,
+                // and hold the shard while the command runs.
+                let turn = self.shard.take_turn().await;
+                self.shard.exec(call, self.now_ms, args, out).await;
+                self.shard.release(turn);
+                return;
             }
             self.shard.exec(call, self.now_ms, args, out).await;
             return;

@@ -8,7 +8,8 @@
 //! * requests from other connections (their batches, other steps' lock requests) are queued in
 //!   arrival order and served when the step ends; the shard's receive loops never block, so the
 //!   step's own messages always get through;
-//! * the shard's own connections wait before running a command inline.
+//! * the shard's own connections queue in the same line before running a command inline
+//!   ([`Shard::take_turn`]), so that a steady stream of steps cannot starve them.
 //!
 //! So no client can observe half of a step. Locks are taken with one round of *try-locks* sent
 //! to all the shards at once (one round trip when nothing is contended); if any shard is busy,
@@ -45,8 +46,9 @@ use crate::shard::{Request, RequestBody, ResponseBody, Shard};
 /// A shard's lock: which step holds it, and who waits.
 pub struct Lock {
     holder: Cell<Option<u64>>,
-    /// Requests that arrived while a step held the shard, in arrival order.
-    deferred: RefCell<VecDeque<Request>>,
+    /// Requests that arrived while a step held the shard, and this shard's own connections
+    /// waiting for it ([`Shard::take_turn`]), in arrival order.
+    deferred: RefCell<VecDeque<Queued>>,
     /// This shard's own connections waiting to run a command inline.
     waiters: RefCell<Vec<Waker>>,
     /// True while the deferred queue is being served.
@@ -84,6 +86,14 @@ impl Default for Lock {
             pin_waiters: RefCell::default(),
         }
     }
+}
+
+/// What waits for a shard held by a step.
+enum Queued {
+    /// A request from another shard.
+    Remote(Request),
+    /// One of this shard's connections, for the step it will hold ([`Shard::take_turn`]).
+    Local(u64),
 }
 
 /// An announced step being locked ([`Shard::begin_opening`]); dropping it ends the
@@ -169,7 +179,9 @@ impl Shard {
         // still queued, so that requests keep their order.
         let queued = !lock.deferred.borrow().is_empty() || lock.draining.get();
         if holder.is_some() || queued {
-            lock.deferred.borrow_mut().push_back(request);
+            lock.deferred
+                .borrow_mut()
+                .push_back(Queued::Remote(request));
             None
         } else {
             Some(request)
@@ -220,6 +232,33 @@ impl Shard {
         }
     }
 
+    /// Takes this shard for a step of its own, in turn with every request queued for it, and
+    /// returns the step (end it with [`Shard::release`]). A connection that must wait for a
+    /// step to end uses this rather than [`Shard::until_unlocked`] when others keep locking
+    /// the shard: woken when the shard comes free, it would find it taken again by the next
+    /// queued request, and again, for as long as the load lasted (seconds, at 3 shards).
+    pub(crate) async fn take_turn(self: &Rc<Shard>) -> u64 {
+        let step = self.new_step();
+        self.queue_for(step).await;
+        step
+    }
+
+    /// Takes this shard for `step` at once if nothing holds it or waits for it, else queues
+    /// `step` behind what waits and returns once the queue has handed it the shard.
+    async fn queue_for(self: &Rc<Shard>, step: u64) {
+        let lock = &self.lock;
+        if self.is_locked() || lock.draining.get() || !lock.deferred.borrow().is_empty() {
+            lock.deferred.borrow_mut().push_back(Queued::Local(step));
+            // Nothing holds the shard to hand it on when done: serve the queue now.
+            if !self.is_locked() {
+                self.drain();
+            }
+            wait_while(&lock.waiters, || lock.holder.get() != Some(step)).await;
+        } else {
+            lock.holder.set(Some(step));
+        }
+    }
+
     /// Waits until no step holds this shard (before running a command inline).
     pub async fn until_unlocked(&self) {
         wait_while(&self.lock.waiters, || self.lock.holder.get().is_some()).await
@@ -264,13 +303,7 @@ impl Shard {
         self.unlock_shards(step, &got);
         for &s in shards {
             if s == self.id {
-                loop {
-                    self.until_unlocked().await;
-                    if !self.is_locked() {
-                        self.lock.holder.set(Some(step));
-                        break;
-                    }
-                }
+                self.queue_for(step).await;
             } else {
                 self.send(s, RequestBody::Lock(step)).await.wait().await;
             }
@@ -410,6 +443,12 @@ impl Shard {
         }
         self.lock.holder.set(None);
         wake_all(&self.lock.waiters);
+        self.drain();
+    }
+
+    /// Serves the queued requests in order, until one of them locks the shard again, unless
+    /// that is under way already.
+    fn drain(self: &Rc<Shard>) {
         if self.lock.draining.get() || self.lock.deferred.borrow().is_empty() {
             return;
         }
@@ -420,7 +459,11 @@ impl Shard {
             while !shard.is_locked() {
                 let next = shard.lock.deferred.borrow_mut().pop_front();
                 match next {
-                    Some(request) => shard.serve(request).await,
+                    Some(Queued::Remote(request)) => shard.serve(request).await,
+                    Some(Queued::Local(step)) => {
+                        shard.lock.holder.set(Some(step));
+                        wake_all(&shard.lock.waiters);
+                    }
                     None => break,
                 }
             }
