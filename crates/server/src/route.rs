@@ -354,14 +354,8 @@ impl Plan {
     /// A command for one shard: run it now if it is ours, else queue it for its group.
     async fn single(&mut self, call: Call, owner: usize, args: Args<'_>, out: &mut Vec<u8>) {
         if owner == self.shard.id {
-            if self.shard.is_locked() {
-                // Another connection's multi-shard step holds this shard: wait for our turn,
-                // and hold the shard while the command runs.
-                let turn = self.shard.take_turn().await;
-                self.shard.exec(call, self.now_ms, args, out).await;
-                self.shard.release(turn);
-                return;
-            }
+            // After any other connection's multi-shard step holding this shard.
+            let _turn = self.shard.after_steps().await;
             self.shard.exec(call, self.now_ms, args, out).await;
             return;
         }
@@ -682,9 +676,10 @@ impl Plan {
             batch.step = step;
             batch.push(call, part.iter().copied());
             answers.push(if to == self.shard.id {
-                if step.is_none() && self.shard.is_locked() {
-                    self.shard.until_unlocked().await;
-                }
+                let _turn = match step {
+                    Some(_) => None,
+                    None => self.shard.after_steps().await,
+                };
                 Answer::Here(self.shard.run_batch(&batch).await)
             } else {
                 Answer::There(self.shard.send(to, RequestBody::Exec(batch)).await)

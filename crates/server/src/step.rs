@@ -9,7 +9,7 @@
 //!   arrival order and served when the step ends; the shard's receive loops never block, so the
 //!   step's own messages always get through;
 //! * the shard's own connections queue in the same line before running a command inline
-//!   ([`Shard::take_turn`]), so that a steady stream of steps cannot starve them.
+//!   ([`Shard::after_steps`]), so that a steady stream of steps cannot starve them.
 //!
 //! So no client can observe half of a step. Locks are taken with one round of *try-locks* sent
 //! to all the shards at once (one round trip when nothing is contended); if any shard is busy,
@@ -47,7 +47,7 @@ use crate::shard::{Request, RequestBody, ResponseBody, Shard};
 pub struct Lock {
     holder: Cell<Option<u64>>,
     /// Requests that arrived while a step held the shard, and this shard's own connections
-    /// waiting for it ([`Shard::take_turn`]), in arrival order.
+    /// waiting for it ([`Shard::after_steps`]), in arrival order.
     deferred: RefCell<VecDeque<Queued>>,
     /// This shard's own connections waiting to run a command inline.
     waiters: RefCell<Vec<Waker>>,
@@ -92,7 +92,7 @@ impl Default for Lock {
 enum Queued {
     /// A request from another shard.
     Remote(Request),
-    /// One of this shard's connections, for the step it will hold ([`Shard::take_turn`]).
+    /// One of this shard's connections, for the step it will hold ([`Shard::after_steps`]).
     Local(u64),
 }
 
@@ -106,6 +106,19 @@ impl Drop for Opening<'_> {
     fn drop(&mut self) {
         *self.lock.opening.borrow_mut() = None;
         wake_all(&self.lock.opening_waiters);
+    }
+}
+
+/// This shard held for an inline command of one of its own connections ([`Shard::after_steps`]),
+/// released when dropped.
+pub(crate) struct Turn {
+    shard: Rc<Shard>,
+    step: u64,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.shard.release(self.step);
     }
 }
 
@@ -232,15 +245,23 @@ impl Shard {
         }
     }
 
-    /// Takes this shard for a step of its own, in turn with every request queued for it, and
-    /// returns the step (end it with [`Shard::release`]). A connection that must wait for a
-    /// step to end uses this rather than [`Shard::until_unlocked`] when others keep locking
-    /// the shard: woken when the shard comes free, it would find it taken again by the next
-    /// queued request, and again, for as long as the load lasted (seconds, at 3 shards).
-    pub(crate) async fn take_turn(self: &Rc<Shard>) -> u64 {
+    /// Holds this shard for a command of one of its own connections that runs inline, if a
+    /// step holds it now: waits in turn with every request queued for the shard and holds it
+    /// until the returned guard is dropped. `None` at once when no step holds the shard.
+    ///
+    /// Waiting for the shard to come free and then running would not do: woken when the shard
+    /// comes free, a waiter found it taken again by the next queued request, and again, for as
+    /// long as a load of spread commands lasted (seconds, at 3 shards).
+    pub(crate) async fn after_steps(self: &Rc<Shard>) -> Option<Turn> {
+        if !self.is_locked() {
+            return None;
+        }
         let step = self.new_step();
         self.queue_for(step).await;
-        step
+        Some(Turn {
+            shard: self.clone(),
+            step,
+        })
     }
 
     /// Takes this shard for `step` at once if nothing holds it or waits for it, else queues
@@ -257,11 +278,6 @@ impl Shard {
         } else {
             lock.holder.set(Some(step));
         }
-    }
-
-    /// Waits until no step holds this shard (before running a command inline).
-    pub async fn until_unlocked(&self) {
-        wait_while(&self.lock.waiters, || self.lock.holder.get().is_some()).await
     }
 
     /// True if a step holds this shard.

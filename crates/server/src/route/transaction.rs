@@ -363,9 +363,10 @@ impl Plan {
     /// the batch belongs to the step), or there, by message.
     async fn run_on(&mut self, target: usize, batch: RemoteBatch) -> Replies {
         if target == self.shard.id {
-            if batch.step.is_none() && self.shard.is_locked() {
-                self.shard.until_unlocked().await;
-            }
+            let _turn = match batch.step {
+                Some(_) => None,
+                None => self.shard.after_steps().await,
+            };
             return self.shard.run_batch(&batch).await;
         }
         let replies = self.shard.send(target, RequestBody::Exec(batch)).await;
