@@ -54,7 +54,8 @@ use crate::{execute, Args, CmdError, Ctx};
 
 /// Sets up the `redis` library and the sandbox. `redis.call` and `redis.pcall` are C functions
 /// ([`redis_call`], [`redis_pcall`]; a Lua wrapper would lose the caller's line in
-/// `return redis.call(...)`, a tail call), and `failure` the metatable of the errors they raise. Returns the read-only view of the globals that scripts see, the globals themselves,
+/// `return redis.call(...)`, a tail call), and `failure` the metatable of the errors they
+/// raise. Returns the read-only view of the globals that scripts see, the globals themselves,
 /// the real `redis` table, and the variants of `redis.call` and `redis.pcall` that scripts
 /// allowed to reach undeclared keys on other shards use (see [`reach_next_script`]).
 const PRELUDE: &str = r#"
@@ -1170,17 +1171,18 @@ unsafe fn push_reply(
     let line = &rest[..cr];
     let next = pos + 1 + cr + 2;
     // SAFETY: room for the table, a key and a value is checked first; each value is pushed
-    // and stored with a raw set.
+    // and stored in a table just made (no metamethods run).
     unsafe {
         if depth >= MAX_DEPTH || ffi::lua_checkstack(state, 3) == 0 {
             return None;
         }
         match kind {
-            b'+' | b'-' => {
-                ffi::lua_createtable(state, 0, 1);
-                ffi::lua_pushlstring(state, line.as_ptr().cast(), line.len());
-                let field = if kind == b'+' { c"ok" } else { c"err" };
-                ffi::lua_setfield(state, -2, field.as_ptr());
+            b'+' => {
+                push_tagged(state, c"ok", line);
+                Some(next)
+            }
+            b'-' => {
+                push_tagged(state, c"err", line);
                 Some(next)
             }
             b':' => {
@@ -1224,6 +1226,20 @@ unsafe fn push_reply(
     }
 }
 
+/// Pushes the table `{[field] = text}`: how Redis hands a script a status (`ok`) or an error
+/// (`err`).
+///
+/// # Safety
+/// `state` is a Lua state with room for two more values.
+unsafe fn push_tagged(state: *mut ffi::lua_State, field: &CStr, text: &[u8]) {
+    // SAFETY: the caller's contract; the new table has no metatable, so the set is plain.
+    unsafe {
+        ffi::lua_createtable(state, 0, 1);
+        ffi::lua_pushlstring(state, text.as_ptr().cast(), text.len());
+        ffi::lua_setfield(state, -2, field.as_ptr());
+    }
+}
+
 /// Pushes the error of a `redis.call` or `redis.pcall` as Redis does, a table `{err = text}`;
 /// one to be raised gets the `failure` metatable (the C function's upvalue), so that `pcall`
 /// can hand the script its text.
@@ -1233,9 +1249,7 @@ unsafe fn push_reply(
 unsafe fn push_failure(state: *mut ffi::lua_State, text: &[u8], raise: bool) -> Pushed {
     // SAFETY: a C function has room for a few values on its stack (`LUA_MINSTACK`).
     unsafe {
-        ffi::lua_createtable(state, 0, 1);
-        ffi::lua_pushlstring(state, text.as_ptr().cast(), text.len());
-        ffi::lua_setfield(state, -2, c"err".as_ptr());
+        push_tagged(state, c"err", text);
         if !raise {
             return Pushed::Value;
         }
