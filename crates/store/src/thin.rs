@@ -225,6 +225,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn varints_round_trip() {
+        for v in [0u64, 1, 127, 128, 16383, 16384, 1 << 41, u64::MAX] {
+            let (bytes, n) = varint(v);
+            let out = &bytes[..n];
+            // Seven bits a byte.
+            let bits = 64 - (v | 1).leading_zeros() as usize;
+            assert_eq!(out.len(), bits.div_ceil(7));
+            let mut p = 0;
+            assert_eq!(read_varint(out, &mut p), Some(v));
+            assert_eq!(p, out.len());
+        }
+        let mut p = 0;
+        assert_eq!(read_varint(&[0x80, 0x80], &mut p), None);
+    }
+
+    #[test]
     fn every_length_class_round_trips() {
         assert_eq!(std::mem::size_of::<Option<ThinBytes>>(), 8);
         for len in [0, 1, 11, 127, 128, 16_383, 16_384, 100_000] {
