@@ -109,19 +109,6 @@ impl Drop for Opening<'_> {
     }
 }
 
-/// This shard held for an inline command of one of its own connections ([`Shard::after_steps`]),
-/// released when dropped.
-pub(crate) struct Turn {
-    shard: Rc<Shard>,
-    step: u64,
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        self.shard.release(self.step);
-    }
-}
-
 /// A joiner's hold on a step ([`Shard::join`]): the step does not end while one exists, so the
 /// joiner may gather its run's parts and send them together.
 pub(crate) struct Pin {
@@ -246,22 +233,21 @@ impl Shard {
     }
 
     /// Holds this shard for a command of one of its own connections that runs inline, if a
-    /// step holds it now: waits in turn with every request queued for the shard and holds it
-    /// until the returned guard is dropped. `None` at once when no step holds the shard.
+    /// step holds it now: waits in turn with every request queued for the shard and returns the
+    /// step it now holds the shard for, to [`Shard::release`] once the command has run. `None`
+    /// at once when no step holds the shard. (A step id, not a guard that releases on drop: a
+    /// guard's drop code in every single-key command's future cost 40 instructions a command.)
     ///
     /// Waiting for the shard to come free and then running would not do: woken when the shard
     /// comes free, a waiter found it taken again by the next queued request, and again, for as
     /// long as a load of spread commands lasted (seconds, at 3 shards).
-    pub(crate) async fn after_steps(self: &Rc<Shard>) -> Option<Turn> {
+    pub(crate) async fn after_steps(self: &Rc<Shard>) -> Option<u64> {
         if !self.is_locked() {
             return None;
         }
         let step = self.new_step();
         self.queue_for(step).await;
-        Some(Turn {
-            shard: self.clone(),
-            step,
-        })
+        Some(step)
     }
 
     /// Takes this shard for `step` at once if nothing holds it or waits for it, else queues
