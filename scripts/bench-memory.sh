@@ -10,7 +10,8 @@
 #   3. dataset 1 with a 1-day TTL on every field (HSETEX ... EX 86400)
 #   4. dataset 2 with a 1-day TTL on every field
 #
-# Redis 7.0 has no field TTLs, so datasets 3 and 4 are Shardis only.
+# Debian's Redis 7.0 has no field TTLs, so with it datasets 3 and 4 are Shardis only.
+# REDIS_SERVER=path compares with another build: 7.4 gets them as HSET + HEXPIRE, 8.0+ as HSETEX.
 #
 # Run by hand on a quiet machine, holding the build lock so that no build runs meanwhile:
 #   flock /tmp/shardis-build.lock scripts/bench-memory.sh
@@ -39,7 +40,8 @@ cleanup() {
 trap cleanup EXIT
 
 # Writes a dataset as RESP commands (what redis-cli --pipe sends) to stdout.
-#   $1: users | big    $2: "" (plain HSET) or "ttl" (HSETEX ... EX 86400)
+#   $1: users | big    $2: "" (plain HSET), hsetex (HSETEX ... EX 86400) or hexpire (HSET, then
+#   HEXPIRE ... 86400 on the same fields)
 generate() {
     awk -v n="$N" -v kind="$1" -v ttl="$2" '
         function cmd(argc, args,    i, s) {
@@ -53,24 +55,34 @@ generate() {
             if (kind == "users") {
                 for (u = 1; u <= n; u++) {
                     delete a
-                    a[1] = (ttl ? "HSETEX" : "HSET"); a[2] = "user:" u; c = 2
-                    if (ttl) { a[3] = "EX"; a[4] = "86400"; a[5] = "FIELDS"; a[6] = "5"; c = 6 }
+                    a[1] = (ttl == "hsetex" ? "HSETEX" : "HSET"); a[2] = "user:" u; c = 2
+                    if (ttl == "hsetex") { a[3] = "EX"; a[4] = "86400"; a[5] = "FIELDS"; a[6] = "5"; c = 6 }
                     a[++c] = "name";     a[++c] = "user" u
                     a[++c] = "email";    a[++c] = "user" u "@example.com"
                     a[++c] = "age";      a[++c] = 18 + int(rand() * 63)
                     a[++c] = "city";     a[++c] = city[1 + int(rand() * 10)]
                     a[++c] = "verified"; a[++c] = int(rand() * 2)
                     cmd(c, a)
+                    if (ttl == "hexpire") {
+                        split("HEXPIRE user:" u " 86400 FIELDS 5 name email age city verified", a, " ")
+                        cmd(10, a)
+                    }
                 }
             } else {
                 batch = 1000
                 for (f = 1; f <= n; f += batch) {
                     delete a
                     last = (f + batch - 1 < n) ? f + batch - 1 : n
-                    a[1] = (ttl ? "HSETEX" : "HSET"); a[2] = "bighash"; c = 2
-                    if (ttl) { a[3] = "EX"; a[4] = "86400"; a[5] = "FIELDS"; a[6] = last - f + 1; c = 6 }
+                    a[1] = (ttl == "hsetex" ? "HSETEX" : "HSET"); a[2] = "bighash"; c = 2
+                    if (ttl == "hsetex") { a[3] = "EX"; a[4] = "86400"; a[5] = "FIELDS"; a[6] = last - f + 1; c = 6 }
                     for (i = f; i <= last; i++) { a[++c] = "field:" i; a[++c] = "value:" i }
                     cmd(c, a)
+                    if (ttl == "hexpire") {
+                        delete a
+                        a[1] = "HEXPIRE"; a[2] = "bighash"; a[3] = "86400"; a[4] = "FIELDS"; a[5] = last - f + 1; c = 5
+                        for (i = f; i <= last; i++) a[++c] = "field:" i
+                        cmd(c, a)
+                    }
                 }
             }
         }'
@@ -116,10 +128,25 @@ load_and_measure() {
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1048576 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
+# Field TTLs came with Redis 7.4 (HEXPIRE) and HSETEX with 8.0: datasets 3 and 4 go to Redis in
+# the form its version takes, or not at all before 7.4. Shardis always loads them with HSETEX.
+redis_version=$("$REDIS_SERVER" --version | sed -n 's/.* v=\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+read -r redis_major redis_minor <<<"$redis_version"
+if (( redis_major >= 8 )); then redis_ttl=hsetex
+elif (( redis_major == 7 && redis_minor >= 4 )); then redis_ttl=hexpire
+else redis_ttl=""
+fi
+
 generate users "" >"$work/1.resp"
 generate big "" >"$work/2.resp"
-generate users ttl >"$work/3.resp"
-generate big ttl >"$work/4.resp"
+generate users hsetex >"$work/3.resp"
+generate big hsetex >"$work/4.resp"
+cp "$work/1.resp" "$work/1.redis.resp"
+cp "$work/2.resp" "$work/2.redis.resp"
+if [[ -n $redis_ttl ]]; then
+    generate users "$redis_ttl" >"$work/3.redis.resp"
+    generate big "$redis_ttl" >"$work/4.redis.resp"
+fi
 names=(
     ""
     "$N hashes user:N, 5 fields"
@@ -134,15 +161,15 @@ for d in ${DATASETS:-1 2 3 4}; do
     start shardis
     read -r s_used s_rss s_secs < <(load_and_measure "$work/$d.resp")
     stop
-    if (( d <= 2 )); then
+    if [[ -f $work/$d.redis.resp ]]; then
         start redis
-        read -r r_used r_rss r_secs < <(load_and_measure "$work/$d.resp")
+        read -r r_used r_rss r_secs < <(load_and_measure "$work/$d.redis.resp")
         stop
         echo "| ${names[$d]} | $(mb "$s_used") | $(mb "$r_used") | $(ratio "$s_used" "$r_used") | $(mb "$s_rss") | $(mb "$r_rss") | $(ratio "$s_rss" "$r_rss") | $s_secs | $r_secs |"
     else
-        na="n/a (7.0 has no field TTLs)"
+        na="n/a (no field TTLs before Redis 7.4)"
         echo "| ${names[$d]} | $(mb "$s_used") | $na | | $(mb "$s_rss") | n/a | | $s_secs | n/a |"
     fi
 done
 echo
-echo "$("$REDIS_SERVER" --version | cut -d' ' -f1-3); $SHARDIS --shards 1"
+echo "$("$REDIS_SERVER" --version | cut -d' ' -f1-3)${redis_ttl:+ (field TTLs loaded with $redis_ttl)}; $SHARDIS --shards 1"

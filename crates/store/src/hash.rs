@@ -41,10 +41,13 @@
 //!
 //! **Table**: used when the hash has more than `max_listpack_entries` fields or when a field or
 //! value is longer than `max_listpack_value` bytes. Each field is one entry holding field, optional
-//! expiry and value together (`varint(field_len << 1 | has_ttl) field [48-bit LE expiry] value`) in
+//! expiry and value together (`varint(field_len << 2 | ttl_form) field [expiry] value`) in
 //! the table's [`Arena`](crate::arena) (entries back to back in shared blocks, no allocator header
 //! or rounding per field), and the entries' 6-byte slots sit in a dense `Vec` so that [`Hash::nth`]
-//! (HRANDFIELD) is O(1). Lookups go through the keyspace's own index, an [`OrderedIndex`] of 8-byte
+//! (HRANDFIELD) is O(1). An expiry takes 4 bytes, as its distance in ms from a base of the
+//! table's, when it lies within 2^32 ms (49 days) of it, and 48 bits otherwise; the base is set
+//! by the first expiry the table holds, half that range before it, and moves only when no field
+//! has one, so that a million fields given a day each pay 4 bytes apiece. Lookups go through the keyspace's own index, an [`OrderedIndex`] of 8-byte
 //! slots `(hash32, entry index)` kept **sorted by hash32**. Keeping the index sorted is what makes
 //! HSCAN work: the cursor is a position in hash space, not in slot space, so the index may grow or
 //! shrink between calls and a field present for the whole scan is still returned (Redis gets the
@@ -53,8 +56,8 @@
 //! # The TTL index
 //!
 //! Active expiry must find the earliest-expiring fields of a million-field hash without scanning
-//! it. The table keeps an [`ExpiryIndex`] (sorted 10-byte records `(expire_at, hash32)`, as the
-//! keyspace does) next to the fields. It stores the 4-byte field hash rather than the field itself
+//! it. The table keeps an [`ExpiryIndex`] (sorted records `(expire_at, hash32)` of 4-10 bytes,
+//! as the keyspace does) next to the fields. It stores the 4-byte field hash rather than the field itself
 //! so that no field is stored twice; the rare fields that share a hash32 are told apart by
 //! comparing their stored expiry. A sorted index (rather than a lazily cleaned heap) is exact, so
 //! [`Hash::next_expiry`] never sees stale entries and no O(n) rebuild can land on a single command.
@@ -384,7 +387,7 @@ impl Hash {
     pub fn iter_with_ttl(&self) -> impl Iterator<Item = (&[u8], &[u8], Option<u64>)> {
         match self.repr() {
             Repr::Compact(c) => AnyIter::Compact(c.iter()),
-            Repr::Table(t) => AnyIter::Table(t.entries.iter(), &t.arena),
+            Repr::Table(t) => AnyIter::Table(t.entries.iter(), t),
         }
     }
 
@@ -492,7 +495,7 @@ impl Hash {
 /// single concrete type.
 enum AnyIter<'a> {
     Compact(CompactIter<'a>),
-    Table(std::slice::Iter<'a, Slot>, &'a Arena),
+    Table(std::slice::Iter<'a, Slot>, &'a Table),
 }
 
 impl<'a> Iterator for AnyIter<'a> {
@@ -501,8 +504,12 @@ impl<'a> Iterator for AnyIter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             AnyIter::Compact(it) => it.next().map(|e| (e.field, e.value, e.ttl)),
-            AnyIter::Table(it, arena) => it
-                .find_map(|&slot| arena.get(slot).and_then(parse_table_entry))
+            AnyIter::Table(it, t) => it
+                .find_map(|&slot| {
+                    t.arena
+                        .get(slot)
+                        .and_then(|e| parse_table_entry(e, t.ttl_base))
+                })
                 .map(|e| (e.field, e.value, e.ttl)),
         }
     }
@@ -1018,27 +1025,35 @@ struct TableEntry<'a> {
     field: &'a [u8],
     value: &'a [u8],
     ttl: Option<u64>,
-    /// Offset of the [`TTL_BYTES`] expiry bytes (meaningful only when `ttl` is set).
+    /// Offset of the expiry bytes (or of the value, when there are none).
     ttl_pos: usize,
+    /// Bytes of the expiry: 0, [`NARROW_TTL_BYTES`] or [`TTL_BYTES`].
+    ttl_len: usize,
     /// Offset of the value bytes.
     value_pos: usize,
 }
 
-fn parse_table_entry(e: &[u8]) -> Option<TableEntry<'_>> {
+/// The entry `e` of a table whose narrow expiries count from `ttl_base`.
+fn parse_table_entry(e: &[u8], ttl_base: u64) -> Option<TableEntry<'_>> {
     let mut p = 0;
-    let (flen, has_ttl) = read_tagged_len(e, &mut p)?;
-    let field = take(e, &mut p, flen)?;
+    let tag = read_varint(e, &mut p)?;
+    let field = take(e, &mut p, usize::try_from(tag >> 2).ok()?)?;
     let ttl_pos = p;
-    let ttl = if has_ttl {
-        Some(read_ttl(take(e, &mut p, TTL_BYTES)?.try_into().ok()?))
-    } else {
-        None
+    let ttl = match tag & 3 {
+        0 => None,
+        1 => Some(read_ttl(take(e, &mut p, TTL_BYTES)?.try_into().ok()?)),
+        2 => {
+            let distance = take(e, &mut p, NARROW_TTL_BYTES)?.try_into().ok()?;
+            Some(ttl_base + u64::from(u32::from_le_bytes(distance)))
+        }
+        _ => return None,
     };
     Some(TableEntry {
         field,
         value: e.get(p..)?,
         ttl,
         ttl_pos,
+        ttl_len: p - ttl_pos,
         value_pos: p,
     })
 }
@@ -1061,15 +1076,40 @@ fn read_ttl([a, b, c, d, e, f]: [u8; TTL_BYTES]) -> u64 {
     u64::from_le_bytes([a, b, c, d, e, f, 0, 0])
 }
 
-/// One arena entry per field: field, fixed-width expiry (so that re-arming a
-/// TTL is an in-place write) and value, the value's length being implied.
-fn encode_table_entry(arena: &mut Arena, field: &[u8], value: &[u8], ttl: Option<u64>) -> Slot {
-    let (tag, tag_len) = varint(tagged_len(field.len(), ttl.is_some()));
-    let ttl = ttl.map(ttl_bytes);
+/// Bytes of a field's expiry in a table entry when it is within 2^32 ms of the table's base.
+const NARROW_TTL_BYTES: usize = 4;
+
+/// A table entry's expiry bytes for `ttl`, as its tag's low bits name them and as they are
+/// stored: none; the distance from `ttl_base` in 4 bytes when it fits; else 48 bits.
+fn ttl_field(ttl: Option<u64>, ttl_base: u64) -> (u64, [u8; TTL_BYTES], usize) {
+    let Some(at) = ttl else {
+        return (0, [0; TTL_BYTES], 0);
+    };
+    match at.checked_sub(ttl_base).map(u32::try_from) {
+        Some(Ok(distance)) => {
+            let [a, b, c, d] = distance.to_le_bytes();
+            (2, [a, b, c, d, 0, 0], NARROW_TTL_BYTES)
+        }
+        _ => (1, ttl_bytes(at), TTL_BYTES),
+    }
+}
+
+/// One arena entry per field: its tag (the field's length and how the expiry is held), field,
+/// expiry and value, the value's length being implied. An expiry of the same width is re-armed
+/// in place.
+fn encode_table_entry(
+    arena: &mut Arena,
+    field: &[u8],
+    value: &[u8],
+    ttl: Option<u64>,
+    ttl_base: u64,
+) -> Slot {
+    let (form, ttl, ttl_len) = ttl_field(ttl, ttl_base);
+    let (tag, tag_len) = varint((field.len() as u64) << 2 | form);
     arena.alloc(&[
         tag.get(..tag_len).unwrap_or_default(),
         field,
-        ttl.as_ref().map_or(&[], |t| &t[..]),
+        ttl.get(..ttl_len).unwrap_or_default(),
         value,
     ])
 }
@@ -1087,6 +1127,8 @@ struct Table {
     arena: Arena,
     /// The fields with a TTL, earliest first.
     expiries: ExpiryIndex,
+    /// What a narrow expiry counts from (see [`Table::ttl_base_for`]).
+    ttl_base: u64,
     /// The key the hash is stored under (see [`Hash::stored_key`]).
     key: Box<[u8]>,
 }
@@ -1099,6 +1141,7 @@ impl Table {
             entries: Vec::with_capacity(n),
             arena: Arena::default(),
             expiries: ExpiryIndex::default(),
+            ttl_base: 0,
             key: Box::default(),
         }
     }
@@ -1120,7 +1163,19 @@ impl Table {
 
     fn entry(&self, idx: usize) -> Option<TableEntry<'_>> {
         let slot = *self.entries.get(idx)?;
-        self.arena.get(slot).and_then(parse_table_entry)
+        self.arena
+            .get(slot)
+            .and_then(|e| parse_table_entry(e, self.ttl_base))
+    }
+
+    /// The base to encode the expiry `ttl` against. While no field has an expiry nothing counts
+    /// from the base, so the first expiry sets it, 2^31 ms before itself: the fields that a
+    /// command or a load gives expiries close to that one all fit in four bytes.
+    fn ttl_base_for(&mut self, ttl: Option<u64>) -> u64 {
+        if let (Some(at), true) = (ttl, self.expiries.is_empty()) {
+            self.ttl_base = at.saturating_sub(1 << 31);
+        }
+        self.ttl_base
     }
 
     /// The field's (index slot, entry position).
@@ -1189,12 +1244,13 @@ impl Table {
         };
         let field = e.ttl_pos - e.field.len()..e.ttl_pos;
         let kept = e.value_pos..e.value_pos + e.value.len();
-        let (tag, tag_len) = varint(tagged_len(field.len(), ttl.is_some()));
-        let ttl = ttl.map(ttl_bytes);
+        let ttl_base = self.ttl_base_for(ttl);
+        let (form, ttl, ttl_len) = ttl_field(ttl, ttl_base);
+        let (tag, tag_len) = varint((field.len() as u64) << 2 | form);
         let parts = [
             Part::New(tag.get(..tag_len).unwrap_or_default()),
             Part::Old(field),
-            Part::New(ttl.as_ref().map_or(&[], |t| &t[..])),
+            Part::New(ttl.get(..ttl_len).unwrap_or_default()),
             value.map_or(Part::Old(kept), Part::New),
         ];
         if let Some(slot) = self.entries.get_mut(idx) {
@@ -1209,7 +1265,8 @@ impl Table {
             return false;
         }
         let idx = self.entries.len();
-        let entry = encode_table_entry(&mut self.arena, field, value, ttl);
+        let ttl_base = self.ttl_base_for(ttl);
+        let entry = encode_table_entry(&mut self.arena, field, value, ttl, ttl_base);
         if self.entries.len() == self.entries.capacity() {
             // Grow by half rather than double: this Vec is 6 bytes a field.
             self.entries.reserve_exact(self.entries.len() / 2 + 8);
@@ -1284,17 +1341,17 @@ impl Table {
         if old_ttl == at {
             return true;
         }
-        match (old_ttl, at) {
-            (Some(_), Some(new)) => {
-                let ttl_pos = old.ttl_pos;
-                if let Some(dst) = self
-                    .entry_bytes_mut(idx)
-                    .and_then(|e| e.get_mut(ttl_pos..ttl_pos + TTL_BYTES))
-                {
-                    dst.copy_from_slice(&ttl_bytes(new));
-                }
+        let (_, bytes, len) = ttl_field(at, self.ttl_base);
+        if old_ttl.is_some() && at.is_some() && len == old.ttl_len {
+            let ttl_pos = old.ttl_pos;
+            if let Some(dst) = self
+                .entry_bytes_mut(idx)
+                .and_then(|e| e.get_mut(ttl_pos..ttl_pos + len))
+            {
+                dst.copy_from_slice(bytes.get(..len).unwrap_or_default());
             }
-            _ => self.rewrite_entry(idx, None, at),
+        } else {
+            self.rewrite_entry(idx, None, at);
         }
         if let Some(old_at) = old_ttl {
             self.expiries.remove(old_at, h);
@@ -2203,6 +2260,44 @@ mod tests {
         assert!(h.set_expire_at(b"field:3", Some((1 << 40) + 7)));
         assert_eq!(h.expire_at(b"field:3"), Some(Some((1 << 40) + 7)));
         assert_eq!(h.next_expiry(), Some(1));
+        check(&h);
+    }
+
+    #[test]
+    fn expiries_near_the_first_take_four_bytes() {
+        let live = |h: &Hash| match h.repr() {
+            Repr::Table(t) => (t.arena.live_bytes(), t.ttl_base),
+            Repr::Compact(_) => unreachable!("a table"),
+        };
+        let mut h = big_table(600);
+        let (plain, _) = live(&h);
+        let day = 86_400_000;
+        let now = 1_800_000_000_000;
+        for i in 0..600 {
+            h.set_expire_at(format!("field:{i}").as_bytes(), Some(now + day + i));
+        }
+        let (narrow, base) = live(&h);
+        assert_eq!((narrow - plain, base), (600 * 4, now + day - (1 << 31)));
+        // One far away takes six bytes, and going back to a near one takes four again.
+        h.set_expire_at(b"field:7", Some(now + 365 * day));
+        assert_eq!(live(&h).0 - plain, 599 * 4 + 6);
+        assert_eq!(h.expire_at(b"field:7"), Some(Some(now + 365 * day)));
+        h.set_expire_at(b"field:7", Some(now + 400 * day));
+        h.set_expire_at(b"field:8", Some(now + 2));
+        assert_eq!(h.expire_at(b"field:8"), Some(Some(now + 2)));
+        assert_eq!(h.next_expiry(), Some(now + 2));
+        h.set_expire_at(b"field:7", Some(now));
+        assert_eq!(live(&h).0 - plain, 600 * 4);
+        // HINCRBY-like overwrites keep the narrow expiry; with no expiry left the next one
+        // chooses the base again.
+        h.set(b"field:9", b"a longer value than before", true, &L);
+        assert_eq!(h.expire_at(b"field:9"), Some(Some(now + day + 9)));
+        for i in 0..600 {
+            h.set_expire_at(format!("field:{i}").as_bytes(), None);
+        }
+        h.set_expire_at(b"field:1", Some(now + 1000 * day));
+        assert_eq!(live(&h).1, now + 1000 * day - (1 << 31));
+        assert_eq!(h.expire_at(b"field:1"), Some(Some(now + 1000 * day)));
         check(&h);
     }
 
