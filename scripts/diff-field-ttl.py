@@ -210,8 +210,9 @@ def main():
         print(f"{args.commands} commands (seed {args.seed}) against Redis {version}: {diffs} differences")
         return 1 if diffs else 0
     finally:
-        shardis.terminate()
-        redis.terminate()
+        for proc in (shardis, redis):
+            proc.terminate()
+            proc.wait()
 
 
 if __name__ == "__main__":

@@ -18,10 +18,15 @@
 //! spread thin. Records that share both expiry and hash are simply stored as many times.
 //!
 //! Sorted records are close together, so a chunk stores each expiry as its distance from a base
-//! of the chunk's, in as few bytes as its widest distance needs: none when every record of the
-//! chunk expires in the same millisecond (the fields one `HSETEX` sets, keys given a TTL at a
-//! high rate), two when they span a minute (a million TTLs spread over a day). A record then
-//! takes 4-6 bytes where a full 48-bit expiry took 10 (test `records_in_expiry_order_fill_their_chunks`).
+//! of the chunk's, in as few bytes as its widest distance needed when the chunk was last
+//! encoded: none when every record of the chunk expires in the same millisecond (the fields one
+//! `HSETEX` sets, keys given a TTL at a high rate), two when they span a minute (a million TTLs
+//! spread over a day). A record then takes 4-6 bytes where a full 48-bit expiry took 10 (tests
+//! `records_in_expiry_order_fill_their_chunks` and
+//! `spread_records_take_the_bytes_their_distances_need`).
+//! A chunk is encoded anew when a record does not fit it (below its base, or too far above), when
+//! an insertion finds that narrower distances would do, and when it splits; each is O([`CHUNK`]),
+//! and records added in descending order pay it on every insertion.
 
 /// Most records a chunk holds: an insertion shifts half of at most 1.25 KiB.
 const CHUNK: usize = 128;
@@ -87,7 +92,8 @@ fn write_le(out: &mut [u8], mut n: u64) {
 
 /// A chunk's records, sorted, packed: each is its expiry's distance from `base` in `width` bytes
 /// then its reversed hash in 4, little-endian. `base` is at most every record's expiry and
-/// `width` holds every distance; inserting a record outside them re-encodes the chunk.
+/// `width` holds every distance; an insertion re-encodes the chunk when the new record is outside
+/// them or when narrower distances would now do.
 #[derive(Clone, Debug, Default)]
 struct Chunk {
     base: u64,

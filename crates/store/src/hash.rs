@@ -45,21 +45,23 @@
 //! the table's [`Arena`](crate::arena) (entries back to back in shared blocks, no allocator header
 //! or rounding per field), and the entries' 6-byte slots sit in a dense `Vec` so that [`Hash::nth`]
 //! (HRANDFIELD) is O(1). An expiry takes 4 bytes, as its distance in ms from a base of the
-//! table's, when it lies within 2^32 ms (49 days) of it, and 48 bits otherwise; the base is set
-//! by the first expiry the table holds, half that range before it, and moves only when no field
-//! has one, so that a million fields given a day each pay 4 bytes apiece. Lookups go through the keyspace's own index, an [`OrderedIndex`] of 8-byte
-//! slots `(hash32, entry index)` kept **sorted by hash32**. Keeping the index sorted is what makes
-//! HSCAN work: the cursor is a position in hash space, not in slot space, so the index may grow or
-//! shrink between calls and a field present for the whole scan is still returned (Redis gets the
-//! same guarantee from its reverse-binary cursor over power-of-two tables).
+//! table's, when it lies in the 2^32 ms (49 days) from the base, and 48 bits otherwise; the base is
+//! set 2^31 ms before the first expiry the table holds and moves only while no field has one, so
+//! that a million fields given a day each pay 4 bytes apiece. (A hash whose fields always have
+//! some expiry keeps its base: 25 days after the first, new expiries take 6 bytes.) Lookups go
+//! through the keyspace's own index, an [`OrderedIndex`] of 8-byte slots `(hash32, entry index)`
+//! kept **sorted by hash32**. Keeping the index sorted is what makes HSCAN work: the cursor is a
+//! position in hash space, not in slot space, so the index may grow or shrink between calls and a
+//! field present for the whole scan is still returned (Redis gets the same guarantee from its
+//! reverse-binary cursor over power-of-two tables).
 //!
 //! # The TTL index
 //!
 //! Active expiry must find the earliest-expiring fields of a million-field hash without scanning
 //! it. The table keeps an [`ExpiryIndex`] (sorted records `(expire_at, hash32)` of 4-10 bytes,
-//! as the keyspace does) next to the fields. It stores the 4-byte field hash rather than the field itself
-//! so that no field is stored twice; the rare fields that share a hash32 are told apart by
-//! comparing their stored expiry. A sorted index (rather than a lazily cleaned heap) is exact, so
+//! as the keyspace does) next to the fields. It stores the 4-byte field hash rather than the
+//! field itself so that no field is stored twice; the rare fields that share a hash32 are told
+//! apart by comparing their stored expiry. A sorted index (rather than a lazily cleaned heap) is exact, so
 //! [`Hash::next_expiry`] never sees stale entries and no O(n) rebuild can land on a single command.
 //! The compact encoding has no index: a linear scan of at most `max_listpack_entries` fields is
 //! cheap.
