@@ -56,31 +56,10 @@ const NO_TTL: i64 = -1;
 /// fields); a shard that tried would run out of memory, so past this it answers an error.
 const MAX_RANDOM_REPLY_BYTES: usize = 512 * 1024 * 1024;
 
-/// Purges the due fields of the hash at `key`, deleting the key if that leaves it empty, and
-/// checks the type. The common case (nothing due) is one lookup and one expiry check.
-fn purge_due_fields(db: &mut Db, key: &[u8], now: u64) -> Result<(), CmdError> {
-    let Some(entry) = db.get_mut(key, now) else {
-        return Ok(());
-    };
-    let Value::Hash(hash) = &mut entry.value else {
-        return Err(CmdError::WrongType);
-    };
-    let Some(before) = hash.next_expiry().filter(|&at| at <= now) else {
-        return Ok(());
-    };
-    hash.purge_expired(now, usize::MAX);
-    let (after, empty) = (hash.next_expiry(), hash.is_empty());
-    db.note_field_expiry(key, Some(before), after);
-    if empty {
-        db.take(key);
-    }
-    Ok(())
-}
-
-/// The live hash at `key` (due fields purged first), `None` if there is no key, or WRONGTYPE.
+/// The live hash at `key` (due fields purged first, and the key if that empties it), `None` if
+/// there is no key, or WRONGTYPE. One key lookup.
 fn hash_mut<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut Hash>, CmdError> {
-    purge_due_fields(db, key, now)?;
-    match db.get_mut(key, now) {
+    match db.get_mut_live(key, now) {
         None => Ok(None),
         Some(Entry {
             value: Value::Hash(hash),
@@ -102,6 +81,41 @@ fn hash_or_new<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<&'d mut Hash,
             ..
         }) => Ok(hash),
         _ => Err(CmdError::WrongType),
+    }
+}
+
+/// Runs `change` on the live hash at `key` (due fields purged first), or on a new empty one that
+/// is stored only if `change` succeeds and leaves fields in it: the shape of every command that
+/// may create a hash. `change` must fail, if it fails, before it changes anything. Then tells the
+/// field-expiry index how the hash's earliest field expiry moved and deletes a hash left empty.
+/// One key lookup for an existing hash, where looking it up again for each of those steps
+/// (`hash_mut`, `hash_or_new`, `settle`) took six.
+fn with_hash<R>(
+    db: &mut Db,
+    key: &[u8],
+    now: u64,
+    change: impl FnOnce(&mut Hash) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    match hash_mut(db, key, now)? {
+        Some(hash) => {
+            let before = hash.next_expiry();
+            let result = change(&mut *hash)?;
+            let (after, empty) = (hash.next_expiry(), hash.is_empty());
+            db.note_field_expiry(key, before, after);
+            if empty {
+                db.take(key);
+            }
+            Ok(result)
+        }
+        None => {
+            let mut hash = Hash::new();
+            hash.set_stored_key(key);
+            let result = change(&mut hash)?;
+            if !hash.is_empty() {
+                db.set(key, Value::Hash(hash), None);
+            }
+            Ok(result)
+        }
     }
 }
 
@@ -218,17 +232,15 @@ fn set_pairs(ctx: &mut Ctx<'_>, args: Args<'_>, command: &str) -> Result<usize, 
         return Err(CmdError::WrongArity(command.to_owned()));
     }
     let (key, now, limits) = (args.get(1), ctx.now_ms, ctx.settings.hash_limits);
-    let db = ctx.db();
-    let hash = hash_or_new(db, key, now)?;
-    let before = hash.next_expiry();
-    hash.prepare_bulk_set((args.len() - 2) / 2, &limits);
-    let mut added = 0;
-    let mut pairs = args.cursor(2);
-    while let (Ok(field), Ok(value)) = (pairs.next_bytes(), pairs.next_bytes()) {
-        added += usize::from(hash.set(field, value, false, &limits));
-    }
-    settle(db, key, before, now);
-    Ok(added)
+    with_hash(ctx.db(), key, now, |hash| {
+        hash.prepare_bulk_set((args.len() - 2) / 2, &limits);
+        let mut added = 0;
+        let mut pairs = args.cursor(2);
+        while let (Ok(field), Ok(value)) = (pairs.next_bytes(), pairs.next_bytes()) {
+            added += usize::from(hash.set(field, value, false, &limits));
+        }
+        Ok(added)
+    })
 }
 
 /// `HSETNX key field value`: 1 if the field was set, 0 if it already existed.
@@ -239,15 +251,10 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         ctx.now_ms,
         ctx.settings.hash_limits,
     );
-    let db = ctx.db();
-    let exists = hash_mut(db, key, now)?.is_some_and(|h| h.contains(field));
-    if !exists {
-        let hash = hash_or_new(db, key, now)?;
-        let before = hash.next_expiry();
-        hash.set(field, args.get(3), false, &limits);
-        settle(db, key, before, now);
-    }
-    ctx.reply.integer(i64::from(!exists));
+    let set = with_hash(ctx.db(), key, now, |hash| {
+        Ok(!hash.contains(field) && hash.set(field, args.get(3), false, &limits))
+    })?;
+    ctx.reply.integer(i64::from(set));
     Ok(())
 }
 
@@ -260,16 +267,15 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         ctx.settings.hash_limits,
     );
     let increment = parse_i64(args.get(3)).ok_or(CmdError::NotInteger)?;
-    let db = ctx.db();
-    let current = match hash_mut(db, key, now)?.and_then(|h| h.get(field)) {
-        Some(bytes) => parse_i64(bytes).ok_or(CmdError::HashValueNotInteger)?,
-        None => 0,
-    };
-    let value = current.checked_add(increment).ok_or(CmdError::Overflow)?;
-    let hash = hash_or_new(db, key, now)?;
-    let before = hash.next_expiry();
-    hash.set(field, itoa_buf::Buffer::new().format(value), true, &limits);
-    settle(db, key, before, now);
+    let value = with_hash(ctx.db(), key, now, |hash| {
+        let current = match hash.get(field) {
+            Some(bytes) => parse_i64(bytes).ok_or(CmdError::HashValueNotInteger)?,
+            None => 0,
+        };
+        let value = current.checked_add(increment).ok_or(CmdError::Overflow)?;
+        hash.set(field, itoa_buf::Buffer::new().format(value), true, &limits);
+        Ok(value)
+    })?;
     ctx.reply.integer(value);
     Ok(())
 }
@@ -287,22 +293,21 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     if !increment.is_finite() {
         return Err(CmdError::NanOrInfinity);
     }
-    let db = ctx.db();
-    let current = match hash_mut(db, key, now)?.and_then(|h| h.get(field)) {
-        Some(bytes) => LongDouble::parse(bytes).ok_or(CmdError::HashValueNotFloat)?,
-        None => LongDouble::from_i64(0),
-    };
-    let sum = current.add(increment);
-    if !sum.is_finite() {
-        return Err(CmdError::IncrementNanOrInfinity);
-    }
-    let text = sum
-        .to_redis_string()
-        .ok_or(CmdError::IncrementNanOrInfinity)?;
-    let hash = hash_or_new(db, key, now)?;
-    let before = hash.next_expiry();
-    hash.set(field, text.as_bytes(), true, &limits);
-    settle(db, key, before, now);
+    let text = with_hash(ctx.db(), key, now, |hash| {
+        let current = match hash.get(field) {
+            Some(bytes) => LongDouble::parse(bytes).ok_or(CmdError::HashValueNotFloat)?,
+            None => LongDouble::from_i64(0),
+        };
+        let sum = current.add(increment);
+        if !sum.is_finite() {
+            return Err(CmdError::IncrementNanOrInfinity);
+        }
+        let text = sum
+            .to_redis_string()
+            .ok_or(CmdError::IncrementNanOrInfinity)?;
+        hash.set(field, text.as_bytes(), true, &limits);
+        Ok(text)
+    })?;
     ctx.reply.bulk(text.as_bytes());
     Ok(())
 }

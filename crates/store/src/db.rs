@@ -248,6 +248,31 @@ impl Db {
         self.items.get_mut(i).map(|item| &mut item.entry)
     }
 
+    /// [`Db::get_mut`] that also deletes a hash's due fields first (lazy field expiry, as
+    /// `get_mut` does for the key's own expiry) and the key with them if that leaves the hash
+    /// empty: what every hash command reads through. One lookup.
+    pub fn get_mut_live(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let h = self.hash(key);
+        let (slot, i) = self.find(key, h)?;
+        let entry = &mut self.items.get_mut(i)?.entry;
+        if entry.is_expired(now_ms) {
+            self.remove_found(slot, i, h);
+            return None;
+        }
+        if let Value::Hash(hash) = &mut entry.value {
+            if let Some(before) = hash.next_expiry().filter(|&at| at <= now_ms) {
+                hash.purge_expired(now_ms, usize::MAX);
+                let (after, empty) = (hash.next_expiry(), hash.is_empty());
+                self.note_fields(h, Some(before), after);
+                if empty {
+                    self.remove_found(slot, i, h);
+                    return None;
+                }
+            }
+        }
+        self.items.get_mut(i).map(|item| &mut item.entry)
+    }
+
     /// The live entry of `key`, without reclaiming an expired one.
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let (_, i) = self.find(key, self.hash(key))?;
@@ -501,7 +526,10 @@ impl Db {
     /// reported, so that active expiry finds the hash; whole values added or removed through
     /// [`Db::put`] and [`Db::take`] are tracked by those.
     pub fn note_field_expiry(&mut self, key: &[u8], before: Option<u64>, after: Option<u64>) {
-        self.note_fields(self.hash(key), before, after);
+        // Most changes leave it where it was: no need to hash the key.
+        if before != after {
+            self.note_fields(self.hash(key), before, after);
+        }
     }
 
     /// Moves the hash whose key hashes to `h` in the field expiry index from `before` to
@@ -813,6 +841,33 @@ mod tests {
         assert_eq!(db.field_expiry_len(), 1);
         db.clear();
         assert_eq!(db.field_expiry_len(), 0);
+    }
+
+    #[test]
+    fn a_live_lookup_purges_due_fields_first() {
+        let mut db = Db::new();
+        db.set(b"h", hash_with_ttls(&[10, 30]), None);
+        db.set(b"k", s("x"), Some(5));
+        let fields = |db: &mut Db, now| match db.get_mut_live(b"h", now) {
+            Some(Entry {
+                value: Value::Hash(h),
+                ..
+            }) => Some(h.len()),
+            _ => None,
+        };
+        assert_eq!(fields(&mut db, 9), Some(2));
+        // One field due: gone, and the hash listed under its next field expiry.
+        assert_eq!(fields(&mut db, 10), Some(1));
+        assert_eq!(db.expire_fields(29, 100), 0);
+        assert_eq!(db.field_expiry_len(), 1);
+        // The last one due: the key goes, with its listing.
+        assert_eq!(fields(&mut db, 30), None);
+        assert!(db.get(b"h", 0).is_none());
+        assert_eq!(db.field_expiry_len(), 0);
+        // The key's own expiry too, as `get_mut`.
+        assert!(db.get_mut_live(b"k", 5).is_some());
+        assert!(db.get_mut_live(b"k", 6).is_none());
+        assert_eq!(db.len(), 0);
     }
 
     #[test]
