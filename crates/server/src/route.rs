@@ -125,6 +125,8 @@ pub struct Plan {
     step_replies: Vec<u8>,
     step_ends: Vec<usize>,
     now_ms: u64,
+    /// The buffers of the connection's last transaction, for its next `MULTI`.
+    spare_tx: Transaction,
 }
 
 impl Plan {
@@ -140,6 +142,7 @@ impl Plan {
             step_replies: Vec::new(),
             step_ends: Vec::new(),
             now_ms: 0,
+            spare_tx: Transaction::default(),
         }
     }
 

@@ -17,6 +17,7 @@
 //! path of ordinary writes. (A change that restores exactly the old content goes unnoticed,
 //! where Redis would abort; that is the one difference.)
 
+use std::ops::Range;
 use std::rc::Rc;
 
 use shardis_commands::{Args, CmdError, Command, Ctx, Route, TxCommand};
@@ -27,20 +28,21 @@ use crate::client::Client;
 use crate::connection::{self, Flow};
 use crate::shard::{Call, RemoteBatch, Replies, RequestBody};
 
-/// A transaction being queued.
+/// A transaction being queued. Its buffers are kept for the connection's next transaction
+/// (`Plan::spare_tx`), so that queuing allocates nothing once they have grown.
 #[derive(Default)]
 pub struct Transaction {
-    queued: Vec<Queued>,
+    /// The queued commands, each with the range of its arguments in `spans`.
+    queued: Vec<(&'static Command, Range<usize>)>,
+    /// Every queued command's arguments, copied back to back, and where each one is.
+    data: Vec<u8>,
+    spans: Vec<Span>,
     /// A command was rejected while queuing: `EXEC` must answer `EXECABORT`.
     aborted: bool,
 }
 
-/// A queued command with its own copy of its arguments.
-struct Queued {
-    cmd: &'static Command,
-    data: Vec<u8>,
-    spans: Vec<Span>,
-}
+/// Most argument bytes a finished transaction's buffers may hold to be kept for the next one.
+const SPARE_TX_BYTES: usize = 64 * 1024;
 
 /// A watched key and what its entry looked like when `WATCH` ran.
 pub struct Watched {
@@ -67,19 +69,32 @@ impl Transaction {
 
     /// Queues a command.
     pub fn queue(&mut self, cmd: &'static Command, args: Args<'_>) {
-        let mut data = Vec::new();
-        let spans = args
-            .iter()
-            .map(|a| {
-                let start = data.len();
-                data.extend_from_slice(a);
-                Span {
-                    start,
-                    end: data.len(),
-                }
-            })
-            .collect();
-        self.queued.push(Queued { cmd, data, spans });
+        let first = self.spans.len();
+        for a in args.iter() {
+            let start = self.data.len();
+            self.data.extend_from_slice(a);
+            self.spans.push(Span {
+                start,
+                end: self.data.len(),
+            });
+        }
+        self.queued.push((cmd, first..self.spans.len()));
+    }
+
+    /// The queued commands with their arguments, in order.
+    fn commands(&self) -> impl Iterator<Item = (&'static Command, Args<'_>)> {
+        self.queued.iter().map(|(cmd, range)| {
+            let spans = self.spans.get(range.clone()).unwrap_or_default();
+            (*cmd, Args::new(&self.data, spans))
+        })
+    }
+
+    /// Empties it, keeping its buffers.
+    fn clear(&mut self) {
+        self.queued.clear();
+        self.data.clear();
+        self.spans.clear();
+        self.aborted = false;
     }
 }
 
@@ -128,7 +143,7 @@ impl Plan {
         match which {
             TxCommand::Multi if in_multi => reply.error("ERR MULTI calls can not be nested"),
             TxCommand::Multi => {
-                client.state.borrow_mut().multi = Some(Transaction::default());
+                client.state.borrow_mut().multi = Some(std::mem::take(&mut self.spare_tx));
                 reply.ok();
             }
             TxCommand::Discard if !in_multi => reply.error("ERR DISCARD without MULTI"),
@@ -172,29 +187,48 @@ impl Plan {
             (tx, watched, state.proto, state.db)
         };
         let mut reply = Reply::new(out, proto);
-        let Some(tx) = tx else {
+        let Some(mut tx) = tx else {
             reply.error("ERR EXEC without MULTI");
             return Flow::Continue;
         };
         if tx.aborted {
             reply.error("EXECABORT Transaction discarded because of previous errors.");
-            return Flow::Continue;
+        } else {
+            self.flush().await;
+            self.run_transaction(client, &tx, watched, db, proto, out)
+                .await;
         }
-        self.flush().await;
+        // Kept for the next MULTI, unless it grew large: an idle connection keeps little.
+        if tx.data.capacity() <= SPARE_TX_BYTES {
+            tx.clear();
+            self.spare_tx = tx;
+        }
+        Flow::Continue
+    }
 
+    /// Runs the queued commands of `tx` atomically (see the module's documentation).
+    async fn run_transaction(
+        &mut self,
+        client: &Rc<Client>,
+        tx: &Transaction,
+        watched: Vec<Watched>,
+        db: usize,
+        proto: shardis_resp::Protocol,
+        out: &mut Vec<u8>,
+    ) {
         // Which shards the transaction touches, and whether one batch can carry it.
         let mut shards: Vec<usize> = Vec::new();
         let mut whole_keyspace = false;
         let mut only_keyed = true;
-        for q in &tx.queued {
-            let args = Args::new(&q.data, &q.spans);
-            match q.cmd.route {
+        for (cmd, args) in tx.commands() {
+            match cmd.route {
                 Route::Keyed(_) | Route::Split(..) => {
-                    shards.extend(
-                        q.cmd
-                            .key_positions(args)
-                            .map(|p| self.shard.slots.shard_of(args.get(p))),
-                    );
+                    for p in cmd.key_positions(args) {
+                        let shard = self.shard.slots.shard_of(args.get(p));
+                        if !shards.contains(&shard) {
+                            shards.push(shard);
+                        }
+                    }
                 }
                 Route::Cursor(_) => shards.push(self.cursor_owner(args)),
                 Route::Broadcast(..) => whole_keyspace = true,
@@ -210,8 +244,8 @@ impl Plan {
 
         if watched.is_empty() && !whole_keyspace && only_keyed && shards.len() <= 1 {
             let target = shards.first().copied().unwrap_or(self.shard.id);
-            self.exec_on_one_shard(target, &tx, db, proto, out).await;
-            return Flow::Continue;
+            self.exec_on_one_shard(target, tx, db, proto, out).await;
+            return;
         }
 
         let step = self.shard.lock_shards(&shards).await;
@@ -223,17 +257,17 @@ impl Plan {
         if dirty {
             Reply::new(out, proto).null_array();
         } else {
-            Reply::new(out, proto).array(tx.queued.len());
-            for q in &tx.queued {
-                let args = Args::new(&q.data, &q.spans);
-                self.run_in_step(step, client, q.cmd, args, out).await;
+            Reply::new(out, proto).array(tx.len());
+            for (cmd, args) in tx.commands() {
+                self.run_in_step(step, client, cmd, args, out).await;
             }
         }
         self.shard.unlock_shards(step, &shards);
-        Flow::Continue
     }
 
-    /// Runs a transaction whose keys all live on `target` as one batch there.
+    /// Runs a transaction whose keys all live on `target` as one batch there, or, on this
+    /// shard, straight from its queue into `out`: the shard runs nothing else in between (only
+    /// a script that runs long yields, as it does anywhere).
     async fn exec_on_one_shard(
         &mut self,
         target: usize,
@@ -242,22 +276,33 @@ impl Plan {
         proto: shardis_resp::Protocol,
         out: &mut Vec<u8>,
     ) {
+        // Only keyed commands take this path.
+        let calls = tx.commands().filter_map(|(cmd, args)| match cmd.route {
+            Route::Keyed(handler) | Route::Split(handler, _) | Route::Cursor(handler) => {
+                Some((Call { handler, db, proto }, args))
+            }
+            _ => None,
+        });
+        if target == self.shard.id {
+            let turn = self.shard.after_steps().await;
+            Reply::new(out, proto).array(tx.len());
+            let now = crate::shard::now_ms();
+            for (call, args) in calls {
+                self.shard.exec(call, now, args, out).await;
+            }
+            if let Some(step) = turn {
+                self.shard.release(step);
+            }
+            return;
+        }
         let mut batch = RemoteBatch::default();
-        for q in &tx.queued {
-            let handler = match q.cmd.route {
-                Route::Keyed(h) | Route::Split(h, _) | Route::Cursor(h) => h,
-                // Only keyed commands take this path.
-                _ => continue,
-            };
-            batch.push(
-                Call { handler, db, proto },
-                Args::new(&q.data, &q.spans).iter(),
-            );
+        for (call, args) in calls {
+            batch.push(call, args.iter());
         }
         let replies = self.run_on(target, batch).await;
         let mut reply = Reply::new(out, proto);
-        reply.array(tx.queued.len());
-        for i in 0..tx.queued.len() {
+        reply.array(tx.len());
+        for i in 0..tx.len() {
             reply.raw(replies.reply(i));
         }
     }
