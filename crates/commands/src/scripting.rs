@@ -407,11 +407,12 @@ impl Engine {
         Ok(())
     }
 
-    /// A coroutine to run a script in: the idle one, or a new one with the watchdog hook.
-    fn coroutine(&mut self, f: &Function) -> mlua::Result<(Thread, *mut ffi::lua_State)> {
+    /// A coroutine to run a script in: the idle one, or a new one with the watchdog hook. (A
+    /// new one is made with any function: a run clears its stack and starts the script there.)
+    fn coroutine(&mut self) -> mlua::Result<(Thread, *mut ffi::lua_State)> {
         let thread = match self.idle.take() {
             Some(thread) => thread,
-            None => self.lua.create_thread(f.clone())?,
+            None => self.lua.create_thread(self.direct.0.clone())?,
         };
         let co = thread.to_pointer() as *mut ffi::lua_State;
         // SAFETY: `co` is the coroutine `thread` holds alive; installing a hook has no other
@@ -420,16 +421,17 @@ impl Engine {
         Ok((thread, co))
     }
 
-    /// The cached script `sha`, if any.
-    fn cached(&self, sha: &[u8; 40]) -> Option<Function> {
-        let key = self.scripts.get(sha)?;
-        self.lua.registry_value(key).ok()
+    /// Where the registry holds the cached script `sha`, if any: a run pushes it from there
+    /// itself, where fetching it as an mlua `Function` (a reference made and dropped) took a
+    /// twentieth of an `EVALSHA`.
+    fn cached(&self, sha: &[u8; 40]) -> Option<c_int> {
+        self.scripts.get(sha).map(RegistryKey::id)
     }
 
-    /// The script `body`, compiled (and cached under its SHA1 for `EVALSHA`), and its SHA1.
-    /// `EVAL` and `SCRIPT LOAD` come here; a body seen before is neither hashed nor compiled
-    /// again.
-    fn compile(&mut self, body: &[u8]) -> Result<([u8; 40], Function), CmdError> {
+    /// The script `body`, compiled (and cached under its SHA1 for `EVALSHA`), its SHA1 and where
+    /// the registry holds it. `EVAL` and `SCRIPT LOAD` come here; a body seen before is neither
+    /// hashed nor compiled again.
+    fn compile(&mut self, body: &[u8]) -> Result<([u8; 40], c_int), CmdError> {
         if let Some(known) = self
             .bodies
             .get(body)
@@ -451,10 +453,11 @@ impl Engine {
                 };
                 CmdError::Other(format!("ERR Error compiling script (new function): {text}"))
             })?;
-        let key = self.lua.create_registry_value(f.clone()).map_err(lua_err)?;
+        let key = self.lua.create_registry_value(f).map_err(lua_err)?;
+        let id = key.id();
         self.scripts.insert(sha, key);
         self.bodies.insert(body.into(), sha);
-        Ok((sha, f))
+        Ok((sha, id))
     }
 }
 
@@ -550,7 +553,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
             engine.compile(args.get(1))?
         };
         engine.reach(reach).map_err(lua_err)?;
-        let coroutine = engine.coroutine(&f).map_err(lua_err)?;
+        let coroutine = engine.coroutine().map_err(lua_err)?;
         Ok((
             sha,
             f,
@@ -593,10 +596,10 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
     run_slice(ctx, script, &lua, Some(start)).map(drop)
 }
 
-/// What the first slice of a script starts from: its function, and the `KEYS` and `ARGV` to
-/// set in the globals (`backing`) first.
+/// What the first slice of a script starts from: its function (where the registry holds it),
+/// and the `KEYS` and `ARGV` to set in the globals (`backing`) first.
 struct Start<'a> {
-    f: Function,
+    f: c_int,
     backing: Table,
     args: Args<'a>,
     numkeys: usize,
@@ -634,13 +637,14 @@ fn run_slice(
         // One protected call per slice (each costs a closure and a `lua_pcall`): at the start
         // it sets `KEYS` and `ARGV` and moves the script's function onto `co`, then it resumes
         // `co` and leaves three values on the main state's stack for mlua to read.
-        let (args, numkeys) = start
+        let (args, numkeys, f) = start
             .as_ref()
-            .map_or((None, 0), |s| (Some(s.args), s.numkeys));
+            .map_or((None, 0, 0), |s| (Some(s.args), s.numkeys, s.f));
         let resume = |state: *mut ffi::lua_State| {
             // SAFETY: `co` is the script's coroutine, alive while `script.thread` is. This runs
             // on the main state inside mlua's protected call, at the start with `backing` at
-            // index 1 and the function at 2; each table is built and stored with a raw set.
+            // index 1; each table is built and stored with a raw set, and the function `f`
+            // names is in the registry (a script runs to its end before any `SCRIPT FLUSH`).
             unsafe {
                 if let Some(args) = args {
                     // By reference: an array's by-value iterator has a destructor, which a
@@ -660,6 +664,7 @@ fn run_slice(
                         }
                         ffi::lua_rawset(state, 1);
                     }
+                    ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, f as _);
                     // `co` is new or idle; its stack holds nothing the run needs.
                     ffi::lua_settop(co, 0);
                     ffi::lua_checkstack(co, 1);
@@ -697,7 +702,7 @@ fn run_slice(
         };
         // SAFETY: `resume` keeps to the stack it is given (see above).
         let ran = match start {
-            Some(Start { f, backing, .. }) => unsafe { lua.exec_raw((backing, f), resume) },
+            Some(Start { backing, .. }) => unsafe { lua.exec_raw(backing, resume) },
             None => unsafe { lua.exec_raw((), resume) },
         }
         .map_err(lua_err);
