@@ -628,7 +628,10 @@ fn run_slice(
         started: script.started,
         threshold: script.threshold,
     };
-    let (status, value, line): (i64, Value, i64) = {
+    // How the slice ended, and the line of a failure, set by `resume` beside the one value it
+    // leaves for mlua to read (an integer read back through mlua costs more than the cell).
+    let ended = Cell::new((YIELDED, 0));
+    let value: Value = {
         let mut caller = Caller {
             ctx: &mut *ctx,
             script: &mut script,
@@ -636,7 +639,7 @@ fn run_slice(
         let _current = Current::enter(&mut caller, watch);
         // One protected call per slice (each costs a closure and a `lua_pcall`): at the start
         // it sets `KEYS` and `ARGV` and moves the script's function onto `co`, then it resumes
-        // `co` and leaves three values on the main state's stack for mlua to read.
+        // `co` and leaves its result (or error) on the main state's stack for mlua to read.
         let (args, numkeys, f) = start
             .as_ref()
             .map_or((None, 0, 0), |s| (Some(s.args), s.numkeys, s.f));
@@ -671,17 +674,16 @@ fn run_slice(
                     ffi::lua_xmove(state, co, 1);
                 }
                 ffi::lua_settop(state, 0);
-                ffi::lua_checkstack(state, 3);
+                ffi::lua_checkstack(state, 1);
                 WATCHDOG_YIELDED.set(false);
                 let mut nres: c_int = 0;
                 match ffi::lua_resume(co, state, 0, &mut nres) {
                     ffi::LUA_YIELD => {
-                        ffi::lua_pushinteger(state, YIELDED as _);
+                        ended.set((YIELDED, 0));
                         ffi::lua_pushnil(state);
-                        ffi::lua_pushinteger(state, 0);
                     }
                     ffi::LUA_OK => {
-                        ffi::lua_pushinteger(state, RETURNED as _);
+                        ended.set((RETURNED, 0));
                         // The first value the script returned (Redis keeps one).
                         if nres > 0 {
                             ffi::lua_settop(co, 1);
@@ -690,12 +692,10 @@ fn run_slice(
                             ffi::lua_pushnil(state);
                         }
                         ffi::lua_settop(co, 0);
-                        ffi::lua_pushinteger(state, 0);
                     }
                     _ => {
-                        ffi::lua_pushinteger(state, FAILED as _);
+                        ended.set((FAILED, user_line(co)));
                         ffi::lua_xmove(co, state, 1);
-                        ffi::lua_pushinteger(state, user_line(co) as _);
                     }
                 }
             }
@@ -711,6 +711,7 @@ fn run_slice(
         }
         ran?
     };
+    let (status, line) = ended.get();
     let sha = || String::from_utf8_lossy(&script.sha).into_owned();
     match status {
         YIELDED if WATCHDOG_YIELDED.get() || script.remote.is_some() => {
