@@ -41,7 +41,7 @@ pub struct Transaction {
     aborted: bool,
 }
 
-/// Most argument bytes a finished transaction's buffers may hold to be kept for the next one.
+/// Most bytes a finished transaction's buffers may hold to be kept for the next one.
 const SPARE_TX_BYTES: usize = 64 * 1024;
 
 /// A watched key and what its entry looked like when `WATCH` ran.
@@ -87,6 +87,13 @@ impl Transaction {
             let spans = self.spans.get(range.clone()).unwrap_or_default();
             (*cmd, Args::new(&self.data, spans))
         })
+    }
+
+    /// Bytes its buffers hold (spans and commands too: a queue of empty arguments is all spans).
+    fn heap_bytes(&self) -> usize {
+        self.data.capacity()
+            + self.spans.capacity() * std::mem::size_of::<Span>()
+            + self.queued.capacity() * std::mem::size_of::<(&Command, Range<usize>)>()
     }
 
     /// Empties it, keeping its buffers.
@@ -199,7 +206,7 @@ impl Plan {
                 .await;
         }
         // Kept for the next MULTI, unless it grew large: an idle connection keeps little.
-        if tx.data.capacity() <= SPARE_TX_BYTES {
+        if tx.heap_bytes() <= SPARE_TX_BYTES {
             tx.clear();
             self.spare_tx = tx;
         }
