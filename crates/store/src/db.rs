@@ -259,15 +259,16 @@ impl Db {
             self.remove_found(slot, i, h);
             return None;
         }
-        if let Value::Hash(hash) = &mut entry.value {
-            if let Some(before) = hash.next_expiry().filter(|&at| at <= now_ms) {
-                hash.purge_expired(now_ms, usize::MAX);
-                let (after, empty) = (hash.next_expiry(), hash.is_empty());
-                self.note_fields(h, Some(before), after);
-                if empty {
-                    self.remove_found(slot, i, h);
-                    return None;
-                }
+        let due = match &entry.value {
+            Value::Hash(hash) => hash.next_expiry().filter(|&at| at <= now_ms),
+            _ => None,
+        };
+        if let Some(before) = due {
+            if self
+                .purge_fields_found(slot, i, h, before, now_ms, usize::MAX)
+                .1
+            {
+                return None;
             }
         }
         self.items.get_mut(i).map(|item| &mut item.entry)
@@ -499,25 +500,43 @@ impl Db {
                 self.field_expiries.forget(at, h);
                 continue;
             };
-            let Some(Entry {
-                value: Value::Hash(hash),
-                ..
-            }) = self.items.get_mut(i).map(|item| &mut item.entry)
-            else {
-                break;
-            };
-            let purged = hash.purge_expired(now_ms, budget - done);
-            let (empty, next) = (hash.is_empty(), hash.next_expiry());
+            let (purged, gone) = self.purge_fields_found(slot, i, h, at, now_ms, budget - done);
             done += purged;
-            self.note_fields(h, Some(at), next);
-            if empty {
-                self.remove_found(slot, i, h);
-            } else if purged == 0 {
+            if !gone && purged == 0 {
                 // Cannot happen while the index is exact; never spin if it were not.
                 break;
             }
         }
         done
+    }
+
+    /// Deletes at most `budget` due fields of the hash found at `slot` / `i` (key hash `h`),
+    /// whose earliest field expiry was `before`, moves its listing in the field expiry index,
+    /// and deletes the key if that empties it. Returns how many fields went and whether the key
+    /// did; nothing for a value that is not a hash.
+    fn purge_fields_found(
+        &mut self,
+        slot: usize,
+        i: usize,
+        h: u32,
+        before: u64,
+        now_ms: u64,
+        budget: usize,
+    ) -> (usize, bool) {
+        let Some(Entry {
+            value: Value::Hash(hash),
+            ..
+        }) = self.items.get_mut(i).map(|item| &mut item.entry)
+        else {
+            return (0, false);
+        };
+        let purged = hash.purge_expired(now_ms, budget);
+        let (empty, next) = (hash.is_empty(), hash.next_expiry());
+        self.note_fields(h, Some(before), next);
+        if empty {
+            self.remove_found(slot, i, h);
+        }
+        (purged, empty)
     }
 
     /// Records that a command changed the hash at `key` in place, moving its earliest field
