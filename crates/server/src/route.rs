@@ -688,15 +688,7 @@ impl Plan {
             batch.step = step;
             batch.push(call, part.iter().copied());
             answers.push(if to == self.shard.id {
-                let turn = match step {
-                    Some(_) => None,
-                    None => self.shard.after_steps().await,
-                };
-                let replies = self.shard.run_batch(&batch).await;
-                if let Some(step) = turn {
-                    self.shard.release(step);
-                }
-                Answer::Here(replies)
+                Answer::Here(self.shard.run_batch_here(&batch).await)
             } else {
                 Answer::There(self.shard.send(to, RequestBody::Exec(batch)).await)
             });

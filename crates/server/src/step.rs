@@ -41,7 +41,7 @@ use glommio::spawn_local;
 use glommio::sync::{Permit, Semaphore};
 use shardis_store::Entry;
 
-use crate::shard::{Request, RequestBody, ResponseBody, Shard};
+use crate::shard::{RemoteBatch, Replies, Request, RequestBody, ResponseBody, Shard};
 
 /// A shard's lock: which step holds it, and who waits.
 pub struct Lock {
@@ -248,6 +248,20 @@ impl Shard {
         let step = self.new_step();
         self.queue_for(step).await;
         Some(step)
+    }
+
+    /// Runs `batch` on this shard from one of its own connections: at once if it belongs to a
+    /// step (which holds the shard), else after any step holding it, in turn with what waits.
+    pub(crate) async fn run_batch_here(self: &Rc<Shard>, batch: &RemoteBatch) -> Replies {
+        let turn = match batch.step {
+            Some(_) => None,
+            None => self.after_steps().await,
+        };
+        let replies = self.run_batch(batch).await;
+        if let Some(step) = turn {
+            self.release(step);
+        }
+        replies
     }
 
     /// Takes this shard for `step` at once if nothing holds it or waits for it, else queues

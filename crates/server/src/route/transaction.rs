@@ -415,15 +415,7 @@ impl Plan {
     /// the batch belongs to the step), or there, by message.
     async fn run_on(&mut self, target: usize, batch: RemoteBatch) -> Replies {
         if target == self.shard.id {
-            let turn = match batch.step {
-                Some(_) => None,
-                None => self.shard.after_steps().await,
-            };
-            let replies = self.shard.run_batch(&batch).await;
-            if let Some(step) = turn {
-                self.shard.release(step);
-            }
-            return replies;
+            return self.shard.run_batch_here(&batch).await;
         }
         let replies = self.shard.send(target, RequestBody::Exec(batch)).await;
         replies.wait().await.into_replies()
