@@ -230,12 +230,10 @@ impl Plan {
         for (cmd, args) in tx.commands() {
             match cmd.route {
                 Route::Keyed(_) | Route::Split(..) => {
-                    for p in cmd.key_positions(args) {
-                        let shard = self.shard.slots.shard_of(args.get(p));
-                        if !shards.contains(&shard) {
-                            shards.push(shard);
-                        }
-                    }
+                    shards.extend(
+                        cmd.key_positions(args)
+                            .map(|p| self.shard.slots.shard_of(args.get(p))),
+                    );
                 }
                 Route::Cursor(_) => shards.push(self.cursor_owner(args)),
                 Route::Broadcast(..) => whole_keyspace = true,
