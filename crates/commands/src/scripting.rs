@@ -609,10 +609,14 @@ fn lua_err(e: mlua::Error) -> CmdError {
     CmdError::Other(format!("ERR {e}"))
 }
 
-/// What a slice of a script ended with.
-const YIELDED: i64 = 0;
-const RETURNED: i64 = 1;
-const FAILED: i64 = 2;
+/// How a slice of a script ended.
+#[derive(Clone, Copy)]
+enum Ended {
+    Yielded,
+    Returned,
+    /// An error, raised at this line of the script.
+    Failed(i64),
+}
 
 /// Runs `script` (from `start`, or on from where it yielded) until it ends, answering in
 /// `ctx.reply`, or yields, parking it in [`SUSPENDED`]. Returns whether it ended.
@@ -628,9 +632,9 @@ fn run_slice(
         started: script.started,
         threshold: script.threshold,
     };
-    // How the slice ended, and the line of a failure, set by `resume` beside the one value it
-    // leaves for mlua to read (an integer read back through mlua costs more than the cell).
-    let ended = Cell::new((YIELDED, 0));
+    // How the slice ended, set by `resume` beside the one value it leaves for mlua to read (an
+    // integer read back through mlua costs more than the cell).
+    let ended = Cell::new(Ended::Yielded);
     let value: Value = {
         let mut caller = Caller {
             ctx: &mut *ctx,
@@ -679,11 +683,11 @@ fn run_slice(
                 let mut nres: c_int = 0;
                 match ffi::lua_resume(co, state, 0, &mut nres) {
                     ffi::LUA_YIELD => {
-                        ended.set((YIELDED, 0));
+                        ended.set(Ended::Yielded);
                         ffi::lua_pushnil(state);
                     }
                     ffi::LUA_OK => {
-                        ended.set((RETURNED, 0));
+                        ended.set(Ended::Returned);
                         // The first value the script returned (Redis keeps one).
                         if nres > 0 {
                             ffi::lua_settop(co, 1);
@@ -694,7 +698,7 @@ fn run_slice(
                         ffi::lua_settop(co, 0);
                     }
                     _ => {
-                        ended.set((FAILED, user_line(co)));
+                        ended.set(Ended::Failed(user_line(co)));
                         ffi::lua_xmove(co, state, 1);
                     }
                 }
@@ -711,14 +715,13 @@ fn run_slice(
         }
         ran?
     };
-    let (status, line) = ended.get();
     let sha = || String::from_utf8_lossy(&script.sha).into_owned();
-    match status {
-        YIELDED if WATCHDOG_YIELDED.get() || script.remote.is_some() => {
+    match ended.get() {
+        Ended::Yielded if WATCHDOG_YIELDED.get() || script.remote.is_some() => {
             SUSPENDED.with(|s| *s.borrow_mut() = Some(script));
             Ok(false)
         }
-        YIELDED => {
+        Ended::Yielded => {
             // `coroutine.yield()` in the script's own body: Redis runs that body in no
             // coroutine, where Lua refuses to yield.
             let (line, sha) = (user_line(co), sha());
@@ -728,12 +731,12 @@ fn run_slice(
                  @user_script:{line}."
             )))
         }
-        RETURNED => {
+        Ended::Returned => {
             write_value(&mut ctx.reply, value, 0);
             finish(script, true);
             Ok(true)
         }
-        _ => {
+        Ended::Failed(line) => {
             let sha = sha();
             finish(script, false);
             let text = match value {
