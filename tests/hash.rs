@@ -583,35 +583,58 @@ fn random_hash_command(rng: &mut StdRng) -> Vec<String> {
     }
 }
 
-#[test]
-fn random_hash_sequences_match_redis() {
-    let Some(redis) = RealRedis::start() else {
-        return;
-    };
+/// Sends `seeds` random sequences of `len` commands from `generate` to `redis` and to Shardis
+/// at every topology and asserts equal replies after `normalize`. Before each sequence both
+/// are flushed, hold the string `str`, and run `setup(seed)` (each command answering `+OK`).
+fn compare_random_sequences(
+    redis: RealRedis,
+    seeds: u64,
+    len: usize,
+    setup: fn(u64) -> Vec<Vec<&'static str>>,
+    generate: fn(&mut StdRng) -> Vec<String>,
+    normalize: fn(&[&str], &str) -> String,
+) {
     for shards in TOPOLOGIES {
         let server = Server::start(shards, &[]);
         let mut r = Raw::connect(redis.port);
         let mut s = server.raw();
-        for seed in 0..12u64 {
-            assert_eq!(r.cmd(&["FLUSHALL"]), "+OK\r\n");
-            assert_eq!(s.cmd(&["FLUSHALL"]), "+OK\r\n");
+        for seed in 0..seeds {
             for c in [&mut r, &mut s] {
+                assert_eq!(c.cmd(&["FLUSHALL"]), "+OK\r\n");
                 assert_eq!(c.cmd(&["SET", "str", "text"]), "+OK\r\n");
+                for cmd in setup(seed) {
+                    assert_eq!(c.cmd(&cmd), "+OK\r\n");
+                }
             }
             let mut rng = StdRng::seed_from_u64(seed);
-            for n in 0..400 {
-                let cmd = random_hash_command(&mut rng);
+            for n in 0..len {
+                let cmd = generate(&mut rng);
                 let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
                 let (want, got) = (r.cmd(&args), s.cmd(&args));
                 let shown: Vec<&str> = args.iter().take(8).copied().collect();
                 assert_eq!(
-                    unordered(args[0], &got),
-                    unordered(args[0], &want),
+                    normalize(&args, &got),
+                    normalize(&args, &want),
                     "seed {seed}, command #{n} {shown:?}, {shards} shards"
                 );
             }
         }
     }
+}
+
+#[test]
+fn random_hash_sequences_match_redis() {
+    let Some(redis) = RealRedis::start() else {
+        return;
+    };
+    compare_random_sequences(
+        redis,
+        12,
+        400,
+        |_| Vec::new(),
+        random_hash_command,
+        |args, reply| unordered(args[0], reply),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -770,29 +793,9 @@ fn random_field_ttl_sequences_match_redis_7_4() {
     let Some(redis) = RealRedis::start_7_4() else {
         return;
     };
-    for shards in TOPOLOGIES {
-        let server = Server::start(shards, &[]);
-        let mut r = Raw::connect(redis.port);
-        let mut s = server.raw();
-        for seed in 0..8u64 {
-            let entries = if seed % 2 == 0 { "128" } else { "1" };
-            for c in [&mut r, &mut s] {
-                assert_eq!(c.cmd(&["FLUSHALL"]), "+OK\r\n");
-                assert_eq!(c.cmd(&["SET", "str", "text"]), "+OK\r\n");
-                let set = ["CONFIG", "SET", "hash-max-listpack-entries", entries];
-                assert_eq!(c.cmd(&set), "+OK\r\n");
-            }
-            let mut rng = StdRng::seed_from_u64(seed);
-            for n in 0..500 {
-                let cmd = random_field_ttl_command(&mut rng);
-                let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
-                let (want, got) = (r.cmd(&args), s.cmd(&args));
-                assert_eq!(
-                    clock_free(&args, &got),
-                    clock_free(&args, &want),
-                    "seed {seed}, command #{n} {args:?}, {shards} shards"
-                );
-            }
-        }
-    }
+    let entries = |seed: u64| {
+        let entries = if seed % 2 == 0 { "128" } else { "1" };
+        vec![vec!["CONFIG", "SET", "hash-max-listpack-entries", entries]]
+    };
+    compare_random_sequences(redis, 8, 500, entries, random_field_ttl_command, clock_free);
 }
