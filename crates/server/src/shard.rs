@@ -490,8 +490,10 @@ impl Shard {
             None => self.run_handler(&mut self.store.borrow_mut(), call, now_ms, args, out),
         }
         // Every command answers, except a script that yielded (the check costs nothing else).
+        // Its continuation is boxed: inline, its state would make every command's future as
+        // large, and each would be copied into place on every call.
         if out.len() == before && scripting::suspended() {
-            self.finish_script(scratch, call, out).await;
+            Box::pin(self.finish_script(scratch, call, out)).await;
         }
     }
 
