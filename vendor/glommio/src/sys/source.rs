@@ -138,6 +138,12 @@ impl InnerSource {
     pub(crate) fn update_source_type(&mut self, source_type: SourceType) -> SourceType {
         std::mem::replace(&mut self.source_type, source_type)
     }
+
+    /// Shardis: whether anything reads this source's queued, submitted and fulfilled times
+    /// (only a latency collector does), so that the reactor reads the clock for those alone.
+    pub(crate) fn collects_latency(&self) -> bool {
+        self.stats_collection.is_some_and(|s| s.latency.is_some())
+    }
 }
 
 impl fmt::Debug for InnerSource {
