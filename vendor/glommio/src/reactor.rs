@@ -433,6 +433,14 @@ impl Reactor {
         source
     }
 
+    /// Shardis: a read poll that stays armed (see `sys::Reactor::poll_ready_multishot`).
+    pub(crate) fn poll_read_multishot(&self, fd: RawFd) -> Source {
+        let source = self.new_source(fd, SourceType::PollAdd, None);
+        self.sys
+            .poll_ready_multishot(&source, common_flags() | read_flags());
+        source
+    }
+
     pub(crate) fn poll_write_ready(&self, fd: RawFd) -> Source {
         let source = self.new_source(fd, SourceType::PollAdd, None);
         self.sys

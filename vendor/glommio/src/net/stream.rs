@@ -220,7 +220,15 @@ pub(crate) struct NonBufferedStream<S> {
     reactor: Weak<Reactor>,
     stream: S,
     source_tx: Option<Source>,
+    /// Shardis: a multishot read poll, armed once for the stream's life (re-armed only if
+    /// the kernel ends it). Upstream armed a one-shot poll for every read that found the
+    /// socket drained: a request built, queued, submitted and completed per read.
     source_rx: Option<Source>,
+    /// Shardis: whether the socket may hold data that no poll completion will announce: at
+    /// first, and after a read that filled the caller's buffer. A poll completes on each
+    /// arrival of data, not while data is waiting, so after a read that found the socket
+    /// drained (a short read or `EAGAIN`) the next arrival is what completes it.
+    rx_ready: bool,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -229,7 +237,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     fn init(&mut self) {
         let reactor = self.reactor.upgrade().unwrap();
         let stream_fd = self.stream.as_raw_fd();
-        self.source_rx = Some(reactor.poll_read_ready(stream_fd));
+        self.source_rx = Some(reactor.poll_read_multishot(stream_fd));
     }
 
     pub(crate) fn try_peek(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
@@ -261,35 +269,28 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
 
-        let no_pending_poll = self
+        // Shardis: read when the socket may hold data, or the poll announced some since the
+        // last look (taking its result, so that the next completion can be told apart).
+        let announced = self
             .source_rx
             .as_ref()
-            .map(|src| src.result().is_some())
-            .unwrap_or(true);
-
-        if no_pending_poll {
+            .is_some_and(|src| src.take_result());
+        if self.rx_ready || announced {
             if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
-                self.source_rx.take();
                 self.read_timeout.cancel_timer(reactor);
                 let result = poll_err!(result);
-                // Start an early poll if the buffer is not fully filled. So when
-                // the next time `poll_read` is called, it will be known immediately
-                // whether the underlying stream is ready for reading.
-                if result > 0 && result < buf.len() {
-                    self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-                    // The `rush_dispatch`s here and after could be removed to
-                    // improve performance if #458 is handled appropriately.
-                    // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
-                }
+                self.rx_ready = result > 0 && result == buf.len();
                 return Poll::Ready(Ok(result));
             }
+            self.rx_ready = false;
         }
 
         poll_err!(self.read_timeout.check(reactor));
 
-        if no_pending_poll {
-            self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-            // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
+        // Arming checks readiness at once, so data that came after the read above is not
+        // missed.
+        if !self.source_rx.as_ref().is_some_and(Source::is_armed) {
+            self.source_rx = Some(reactor.poll_read_multishot(self.stream.as_raw_fd()));
         }
 
         let source = self.source_rx.as_ref().unwrap();
@@ -366,6 +367,7 @@ where
             stream: socket.into(),
             source_tx: None,
             source_rx: None,
+            rx_ready: true,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };

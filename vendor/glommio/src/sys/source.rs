@@ -230,6 +230,18 @@ impl Source {
         })
     }
 
+    /// Shardis: takes the result, so that the next completion of a multishot request can be
+    /// told from this one.
+    pub(crate) fn take_result(&self) -> bool {
+        self.inner.borrow_mut().wakers.result.take().is_some()
+    }
+
+    /// Shardis: whether the request is still queued or in the kernel (a multishot poll is
+    /// until the kernel ends it).
+    pub(crate) fn is_armed(&self) -> bool {
+        self.inner.borrow().enqueued.is_some()
+    }
+
     pub(crate) fn result(&self) -> Option<io::Result<usize>> {
         let mut inner = self.inner.borrow_mut();
         let ret = inner

@@ -57,6 +57,8 @@ const MSG_ZEROCOPY: i32 = 0x4000000;
 #[derive(Debug)]
 enum UringOpDescriptor {
     PollAdd(PollFlags),
+    /// Shardis: a multishot poll, see `Reactor::poll_ready_multishot`.
+    PollAddMulti(PollFlags),
     PollRemove(*const u8),
     Cancel(u64),
     Write(*const u8, usize, u64),
@@ -274,6 +276,9 @@ fn fill_sqe<F>(
         match op.args {
             UringOpDescriptor::PollAdd(events) => {
                 sqe.prep_poll_add(op.fd, events);
+            }
+            UringOpDescriptor::PollAddMulti(events) => {
+                sqe.prep_poll_multishot(op.fd, events);
             }
             UringOpDescriptor::PollRemove(to_remove) => {
                 user_data = 0;
@@ -543,7 +548,7 @@ fn process_one_event<F, R>(
     try_process: F,
     post_process: R,
     source_map: Rc<RefCell<SourceMap>>,
-) -> Option<bool>
+) -> Option<Completion>
 where
     F: FnOnce(Ref<'_, InnerSource>) -> Option<()>,
     R: FnOnce(RefMut<'_, InnerSource>, io::Result<usize>) -> io::Result<usize>,
@@ -551,12 +556,20 @@ where
     if let Some(value) = cqe {
         // No user data is `POLL_REMOVE` or `CANCEL`, we won't process.
         if value.user_data() == 0 {
-            return Some(false);
+            return Some(Completion {
+                woke: false,
+                last: true,
+            });
         }
 
-        let src = source_map
-            .borrow_mut()
-            .consume_source(from_user_data(value.user_data()));
+        // Shardis: a multishot request that stays armed keeps its source in the map.
+        let id = from_user_data(value.user_data());
+        let last = !value.flags().contains(iou::cqe::CompletionFlags::MORE);
+        let src = if last {
+            source_map.borrow_mut().consume_source(id)
+        } else {
+            source_map.borrow()[id].clone()
+        };
 
         let result = value.result();
 
@@ -567,9 +580,18 @@ where
             inner_source.wakers.result = res;
             woke = inner_source.wakers.wake_waiters();
         }
-        return Some(woke);
+        return Some(Completion { woke, last });
     }
     None
+}
+
+/// Shardis: what consuming one completion did.
+struct Completion {
+    /// Whether it woke a task.
+    woke: bool,
+    /// Whether it was the request's last (a multishot request's are all but the last
+    /// flagged `MORE`); only then is the request no longer in the kernel.
+    last: bool,
 }
 
 type SourceMap = FreeList<Pin<Rc<RefCell<InnerSource>>>>;
@@ -853,9 +875,11 @@ impl UringCommon for PollRing {
             },
             source_map,
         )
-        .map(|x| {
-            self.in_kernel -= 1;
-            x
+        .map(|done| {
+            if done.last {
+                self.in_kernel -= 1;
+            }
+            done.woke
         })
     }
 
@@ -1183,9 +1207,11 @@ impl UringCommon for SleepableRing {
             },
             source_map,
         )
-        .map(|x| {
-            self.in_kernel -= 1;
-            x
+        .map(|done| {
+            if done.last {
+                self.in_kernel -= 1;
+            }
+            done.woke
         })
     }
 
@@ -1451,6 +1477,20 @@ impl Reactor {
 
     pub(crate) fn poll_ready(&self, source: &Source, flags: PollFlags) {
         let op = UringOpDescriptor::PollAdd(flags);
+        queue_request_into_ring(
+            &mut *self.ring_for_source(source),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    /// Shardis: arms a poll that stays armed. Each readiness event sets the source's result
+    /// and wakes its waiters; the source stays in the reactor until the kernel ends the poll
+    /// (a completion without `MORE`: cancelled because the source was dropped, or an
+    /// error), after which it is no longer armed (`Source::is_armed`).
+    pub(crate) fn poll_ready_multishot(&self, source: &Source, flags: PollFlags) {
+        let op = UringOpDescriptor::PollAddMulti(flags);
         queue_request_into_ring(
             &mut *self.ring_for_source(source),
             source,
