@@ -165,10 +165,12 @@ struct Engine {
     /// mlua's allocator, given back to the state when the engine goes, so that mlua finds
     /// (and frees) its own bookkeeping when it closes the state (see `lua_heap`).
     mlua_alloc: (ffi::lua_Alloc, *mut c_void),
-    /// The globals scripts see: a read-only view of `backing`.
+    /// The globals scripts see: a read-only view of the real globals, which the registry
+    /// holds for runs to set `KEYS` and `ARGV` in (`vm.globals`).
     env: Table,
-    /// The real globals, where `KEYS` and `ARGV` are set for each run.
-    backing: Table,
+    /// What a run needs of the state, and the registry entries it names.
+    vm: Vm,
+    _pinned: [RegistryKey; 2],
     /// Compiled scripts by lower-case SHA1 hex, held in Lua's registry (a handle per script
     /// would use up mlua's reference stack after some thousands).
     scripts: AHashMap<[u8; 40], RegistryKey>,
@@ -184,6 +186,83 @@ struct Engine {
     reaching: (Function, Function),
     /// Which pair `redis` holds now.
     reaches: bool,
+}
+
+/// What running a slice needs of a shard's Lua state: the state itself for the protected call
+/// (`Vm::protected`), and the registry slots of what that call pushes.
+#[derive(Clone)]
+struct Vm {
+    /// For reading an error value (see `run_slice`).
+    lua: Lua,
+    /// The main state, where mlua runs too (never inside one of our calls, nor we in its).
+    main: *mut ffi::lua_State,
+    /// [`enter_slice`].
+    entry: c_int,
+    /// The real globals, where `KEYS` and `ARGV` are set for each run.
+    globals: c_int,
+}
+
+impl Vm {
+    /// Runs `slice` on the main state in protected mode, through [`enter_slice`] as pushed
+    /// from the registry. mlua's `exec_raw` did the same with two new C closures per call (Lua
+    /// 5.1 allocates each; the collector then sweeps them) and a handle for its argument:
+    /// about a tenth of an `EVALSHA`.
+    ///
+    /// # Safety
+    /// `slice` keeps to the stack it is given; Lua errors may jump out of it.
+    unsafe fn protected(&self, slice: &mut dyn FnMut(*mut ffi::lua_State)) -> Result<(), CmdError> {
+        let state = self.main;
+        let mut slice = slice;
+        // SAFETY: the main state is idle between commands, with room for these two values
+        // (mlua leaves its stack empty); `enter_slice` reads the pointer during the call.
+        unsafe {
+            let top = ffi::lua_gettop(state);
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, self.entry as _);
+            ffi::lua_pushlightuserdata(state, ptr::from_mut(&mut slice).cast());
+            let outcome = match ffi::lua_pcall(state, 1, 0, 0) {
+                ffi::LUA_OK => Ok(()),
+                // Only allocations of the call itself fail here (the script runs in `co`):
+                // Lua's message is a string.
+                _ => Err(CmdError::Other(format!(
+                    "ERR {}",
+                    String::from_utf8_lossy(lua_bytes(state, -1).unwrap_or(b"unknown error"))
+                ))),
+            };
+            ffi::lua_settop(state, top);
+            outcome
+        }
+    }
+}
+
+/// The C function [`Vm::protected`] calls: runs the slice its one argument points to, with an
+/// empty stack. A panic is kept in [`PANIC`] for the caller (it must not unwind through Lua).
+unsafe extern "C-unwind" fn enter_slice(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `Vm::protected` passes a pointer to its `&mut dyn FnMut`, alive for the call.
+    unsafe {
+        let slice = ffi::lua_touserdata(state, 1).cast::<&mut dyn FnMut(*mut ffi::lua_State)>();
+        ffi::lua_settop(state, 0);
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| (*slice)(state))) {
+            PANIC.set(Some(payload));
+        }
+    }
+    0
+}
+
+/// The bytes of the string at `idx`, if it is one (a number is not converted: that would
+/// allocate, and change the value in place).
+///
+/// # Safety
+/// `idx` is a valid index of `state`; the bytes live while the value stays on the stack.
+unsafe fn lua_bytes<'a>(state: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
+    // SAFETY: the caller's contract; Lua's pointer is valid for `len` bytes.
+    unsafe {
+        if ffi::lua_type(state, idx) != ffi::LUA_TSTRING {
+            return None;
+        }
+        let mut len = 0;
+        let p = ffi::lua_tolstring(state, idx, &mut len);
+        Some(std::slice::from_raw_parts(p.cast(), len))
+    }
 }
 
 thread_local! {
@@ -248,6 +327,8 @@ struct Buffers {
     key_ends: Vec<usize>,
     /// The called command's reply.
     scratch: Vec<u8>,
+    /// The script's reply, written while its value is on the Lua stack.
+    result: Vec<u8>,
     /// The called command's arguments, as one buffer and spans into it.
     data: Vec<u8>,
     spans: Vec<Span>,
@@ -380,11 +461,25 @@ impl Engine {
             pcall.clone(),
             REMOTE,
         ))?;
+        // The real globals and `enter_slice`, where runs push them from without a handle.
+        let globals = lua.create_registry_value(backing)?;
+        // SAFETY: `enter_slice` is a C function that runs only as `Vm::run_slice` calls it.
+        let entry = lua.create_registry_value(unsafe { lua.create_c_function(enter_slice)? })?;
+        let mut main = ptr::null_mut();
+        // SAFETY: the closure only notes the state mlua runs it on, the main state.
+        unsafe { lua.exec_raw::<()>((), |state| main = state)? };
+        let vm = Vm {
+            lua: lua.clone(),
+            main,
+            entry: entry.id(),
+            globals: globals.id(),
+        };
         Ok(Engine {
             lua,
             mlua_alloc,
             env,
-            backing,
+            vm,
+            _pinned: [globals, entry],
             scripts: AHashMap::new(),
             bodies: AHashMap::new(),
             idle: None,
@@ -542,7 +637,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         ));
     }
     let reach = REACH.replace(false);
-    let (sha, f, lua, backing, (thread, co)) = with_engine(|engine| {
+    let (sha, f, vm, (thread, co)) = with_engine(|engine| {
         let (sha, f) = if by_sha {
             let sha = sha_key(args.get(1));
             let found = (args.get(1).len() == 40)
@@ -554,13 +649,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         };
         engine.reach(reach).map_err(lua_err)?;
         let coroutine = engine.coroutine().map_err(lua_err)?;
-        Ok((
-            sha,
-            f,
-            engine.lua.clone(),
-            engine.backing.clone(),
-            coroutine,
-        ))
+        Ok((sha, f, engine.vm.clone(), coroutine))
     })?;
     let mut bufs = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
     bufs.keys.clear();
@@ -587,20 +676,14 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         threshold: ctx.settings.busy_reply_threshold,
         bufs,
     };
-    let start = Start {
-        f,
-        backing,
-        args,
-        numkeys,
-    };
-    run_slice(ctx, script, &lua, Some(start)).map(drop)
+    let start = Start { f, args, numkeys };
+    run_slice(ctx, script, &vm, Some(start)).map(drop)
 }
 
 /// What the first slice of a script starts from: its function (where the registry holds it),
-/// and the `KEYS` and `ARGV` to set in the globals (`backing`) first.
+/// and the `KEYS` and `ARGV` to set in the globals first.
 struct Start<'a> {
     f: c_int,
-    backing: Table,
     args: Args<'a>,
     numkeys: usize,
 }
@@ -623,7 +706,7 @@ enum Ended {
 fn run_slice(
     ctx: &mut Ctx<'_>,
     mut script: Script,
-    lua: &Lua,
+    vm: &Vm,
     start: Option<Start<'_>>,
 ) -> Result<bool, CmdError> {
     let co = script.co;
@@ -632,28 +715,31 @@ fn run_slice(
         started: script.started,
         threshold: script.threshold,
     };
-    // How the slice ended, set by `resume` beside the one value it leaves for mlua to read (an
-    // integer read back through mlua costs more than the cell).
+    // How the slice ended, and the reply of a script that returned, written while its value
+    // is on the Lua stack.
     let ended = Cell::new(Ended::Yielded);
-    let value: Value = {
+    let mut result = std::mem::take(&mut script.bufs.result);
+    result.clear();
+    let proto = ctx.reply.protocol();
+    {
         let mut caller = Caller {
             ctx: &mut *ctx,
             script: &mut script,
         };
         let _current = Current::enter(&mut caller, watch);
-        // One protected call per slice (each costs a closure and a `lua_pcall`): at the start
-        // it sets `KEYS` and `ARGV` and moves the script's function onto `co`, then it resumes
-        // `co` and leaves its result (or error) on the main state's stack for mlua to read.
+        // One protected call per slice: at the start it sets `KEYS` and `ARGV` and moves the
+        // script's function onto `co`, then it resumes `co`.
         let (args, numkeys, f) = start
             .as_ref()
             .map_or((None, 0, 0), |s| (Some(s.args), s.numkeys, s.f));
-        let resume = |state: *mut ffi::lua_State| {
+        let mut slice = |state: *mut ffi::lua_State| {
             // SAFETY: `co` is the script's coroutine, alive while `script.thread` is. This runs
-            // on the main state inside mlua's protected call, at the start with `backing` at
-            // index 1; each table is built and stored with a raw set, and the function `f`
-            // names is in the registry (a script runs to its end before any `SCRIPT FLUSH`).
+            // on the main state inside a protected call with an empty stack; each table is
+            // built and stored with a raw set, and the globals and the function `f` are in the
+            // registry (a script runs to its end before any `SCRIPT FLUSH`).
             unsafe {
                 if let Some(args) = args {
+                    ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, vm.globals as _);
                     // By reference: an array's by-value iterator has a destructor, which a
                     // memory error's jump out of here would skip.
                     let tables = [
@@ -676,45 +762,42 @@ fn run_slice(
                     ffi::lua_settop(co, 0);
                     ffi::lua_checkstack(co, 1);
                     ffi::lua_xmove(state, co, 1);
+                    ffi::lua_settop(state, 0);
                 }
-                ffi::lua_settop(state, 0);
-                ffi::lua_checkstack(state, 1);
                 WATCHDOG_YIELDED.set(false);
                 let mut nres: c_int = 0;
                 match ffi::lua_resume(co, state, 0, &mut nres) {
-                    ffi::LUA_YIELD => {
-                        ended.set(Ended::Yielded);
-                        ffi::lua_pushnil(state);
-                    }
+                    ffi::LUA_YIELD => ended.set(Ended::Yielded),
                     ffi::LUA_OK => {
                         ended.set(Ended::Returned);
                         // The first value the script returned (Redis keeps one).
+                        let mut reply = Reply::new(&mut result, proto);
                         if nres > 0 {
                             ffi::lua_settop(co, 1);
                             ffi::lua_xmove(co, state, 1);
+                            write_value(state, 1, &mut reply, 0);
                         } else {
-                            ffi::lua_pushnil(state);
+                            reply.null();
                         }
                         ffi::lua_settop(co, 0);
                     }
-                    _ => {
-                        ended.set(Ended::Failed(user_line(co)));
-                        ffi::lua_xmove(co, state, 1);
-                    }
+                    // The error stays on `co` for the caller to read.
+                    _ => ended.set(Ended::Failed(user_line(co))),
                 }
             }
         };
-        // SAFETY: `resume` keeps to the stack it is given (see above).
-        let ran = match start {
-            Some(Start { backing, .. }) => unsafe { lua.exec_raw(backing, resume) },
-            None => unsafe { lua.exec_raw((), resume) },
-        }
-        .map_err(lua_err);
+        // SAFETY: `slice` keeps to the stack it is given (see above).
+        let ran = unsafe { vm.protected(&mut slice) };
         if let Some(payload) = PANIC.take() {
             panic::resume_unwind(payload);
         }
-        ran?
-    };
+        if let Err(e) = ran {
+            script.bufs.result = result;
+            finish(script, false);
+            return Err(e);
+        }
+    }
+    script.bufs.result = result;
     let sha = || String::from_utf8_lossy(&script.sha).into_owned();
     match ended.get() {
         Ended::Yielded if WATCHDOG_YIELDED.get() || script.remote.is_some() => {
@@ -732,12 +815,20 @@ fn run_slice(
             )))
         }
         Ended::Returned => {
-            write_value(&mut ctx.reply, value, 0);
+            ctx.reply.raw(&script.bufs.result);
             finish(script, true);
             Ok(true)
         }
         Ended::Failed(line) => {
             let sha = sha();
+            // The error value, still on `co`: read through mlua on this rare path, which
+            // knows its own errors (a Rust callback's) as well as strings and tables.
+            // SAFETY: the closure moves the one value on top of `co` onto the stack it runs on.
+            let value = unsafe {
+                vm.lua
+                    .exec_raw::<Value>((), |state| ffi::lua_xmove(co, state, 1))
+            }
+            .unwrap_or(Value::Nil);
             finish(script, false);
             let text = match value {
                 Value::Error(e) => format!("ERR {e}"),
@@ -790,8 +881,8 @@ pub fn resume(ctx: &mut Ctx<'_>) -> bool {
              @user_script:{line}."
         )))
     } else {
-        match with_engine(|engine| Ok(engine.lua.clone())) {
-            Ok(lua) => run_slice(ctx, script, &lua, None),
+        match with_engine(|engine| Ok(engine.vm.clone())) {
+            Ok(vm) => run_slice(ctx, script, &vm, None),
             Err(err) => Err(err),
         }
     };
@@ -1032,6 +1123,7 @@ impl Caller<'_, '_> {
             ref mut scratch,
             ref mut data,
             ref mut spans,
+            ..
         } = self.script.bufs;
         data.clear();
         spans.clear();
@@ -1042,9 +1134,7 @@ impl Caller<'_, '_> {
             unsafe {
                 match ffi::lua_type(state, i) {
                     ffi::LUA_TSTRING => {
-                        let mut len = 0;
-                        let bytes = ffi::lua_tolstring(state, i, &mut len);
-                        data.extend_from_slice(std::slice::from_raw_parts(bytes.cast(), len));
+                        data.extend_from_slice(lua_bytes(state, i).unwrap_or_default())
                     }
                     // Numbers as Redis passes them: `%.17g`.
                     ffi::LUA_TNUMBER => {
@@ -1271,38 +1361,66 @@ unsafe fn push_failure(state: *mut ffi::lua_State, text: &[u8], raise: bool) -> 
 /// Nesting deeper than this is answered as nil rather than risking the stack, as Redis does.
 const MAX_DEPTH: usize = 64;
 
-/// Writes a script's result, Redis's way: numbers are truncated to integers, `true` is 1,
-/// `false` and nil are null, `{ok=...}` a status, `{err=...}` an error and any other table
-/// an array of its elements up to the first nil.
-fn write_value(reply: &mut Reply<'_>, value: Value, depth: usize) {
-    match value {
-        Value::Boolean(true) => reply.integer(1),
-        Value::Integer(n) => reply.integer(n),
-        // C's conversion on x86-64, as Redis does it: out of range or NaN gives i64::MIN.
-        Value::Number(n) if (i64::MIN as f64..-(i64::MIN as f64)).contains(&n) => {
-            reply.integer(n as i64)
-        }
-        Value::Number(_) => reply.integer(i64::MIN),
-        Value::String(s) => reply.bulk(&s.as_bytes()),
-        Value::Table(t) if depth < MAX_DEPTH => {
-            if let Ok(Value::String(err)) = t.raw_get::<Value>("err") {
-                reply.error(&err.to_string_lossy());
-            } else if let Ok(Value::String(ok)) = t.raw_get::<Value>("ok") {
-                reply.simple(&ok.as_bytes());
-            } else {
-                let items: Vec<Value> = (1..)
-                    .map_while(|i| match t.raw_get::<Value>(i) {
-                        Ok(Value::Nil) | Err(_) => None,
-                        Ok(v) => Some(v),
-                    })
-                    .collect();
-                reply.array(items.len());
-                for item in items {
-                    write_value(reply, item, depth + 1);
+/// Writes the script's result at `idx`, Redis's way: numbers are truncated to integers, `true`
+/// is 1, `false` and nil are null, `{ok=...}` a status, `{err=...}` an error and any other
+/// table an array of its elements up to the first nil. Read straight off the stack, without
+/// mlua's values (a handle made and dropped for each string and table).
+///
+/// # Safety
+/// `state` is inside a protected call (looking up `err` and `ok` may allocate, and raise a
+/// memory error) and `idx` is an absolute index of it.
+unsafe fn write_value(state: *mut ffi::lua_State, idx: c_int, reply: &mut Reply<'_>, depth: usize) {
+    // SAFETY: the caller's contract; every lookup is raw (no metamethods) and pops what it
+    // pushed, and each level makes room for its two values first.
+    unsafe {
+        match ffi::lua_type(state, idx) {
+            ffi::LUA_TBOOLEAN if ffi::lua_toboolean(state, idx) != 0 => reply.integer(1),
+            ffi::LUA_TNUMBER => {
+                // C's conversion on x86-64, as Redis does it: out of range or NaN gives
+                // i64::MIN.
+                let n = ffi::lua_tonumber(state, idx);
+                if (i64::MIN as f64..-(i64::MIN as f64)).contains(&n) {
+                    reply.integer(n as i64)
+                } else {
+                    reply.integer(i64::MIN)
                 }
             }
+            ffi::LUA_TSTRING => reply.bulk(lua_bytes(state, idx).unwrap_or_default()),
+            ffi::LUA_TTABLE if depth < MAX_DEPTH => {
+                ffi::lua_checkstack(state, 2);
+                for (field, status) in [(c"err", false), (c"ok", true)] {
+                    ffi::lua_pushstring(state, field.as_ptr());
+                    ffi::lua_rawget(state, idx);
+                    if let Some(text) = lua_bytes(state, -1) {
+                        if status {
+                            reply.simple(text);
+                        } else {
+                            reply.error(&String::from_utf8_lossy(text));
+                        }
+                        ffi::lua_pop(state, 1);
+                        return;
+                    }
+                    ffi::lua_pop(state, 1);
+                }
+                let mut len = 0;
+                loop {
+                    ffi::lua_rawgeti(state, idx, (len + 1) as _);
+                    let nil = ffi::lua_type(state, -1) == ffi::LUA_TNIL;
+                    ffi::lua_pop(state, 1);
+                    if nil {
+                        break;
+                    }
+                    len += 1;
+                }
+                reply.array(len);
+                for i in 1..=len {
+                    ffi::lua_rawgeti(state, idx, i as _);
+                    write_value(state, ffi::lua_gettop(state), reply, depth + 1);
+                    ffi::lua_pop(state, 1);
+                }
+            }
+            _ => reply.null(),
         }
-        _ => reply.null(),
     }
 }
 
