@@ -170,7 +170,7 @@ struct Engine {
     env: Table,
     /// What a run needs of the state, and the registry entries it names.
     vm: Vm,
-    _pinned: [RegistryKey; 2],
+    _pinned: [RegistryKey; 4],
     /// Compiled scripts by lower-case SHA1 hex, held in Lua's registry (a handle per script
     /// would use up mlua's reference stack after some thousands).
     scripts: AHashMap<[u8; 40], RegistryKey>,
@@ -198,8 +198,10 @@ struct Vm {
     main: *mut ffi::lua_State,
     /// [`enter_slice`].
     entry: c_int,
-    /// The real globals, where `KEYS` and `ARGV` are set for each run.
+    /// The real globals, where `KEYS` and `ARGV` are set for each run, and those two names
+    /// (pushed from the registry, where a new string is hashed and looked up).
     globals: c_int,
+    names: [c_int; 2],
 }
 
 impl Vm {
@@ -465,6 +467,9 @@ impl Engine {
         let globals = lua.create_registry_value(backing)?;
         // SAFETY: `enter_slice` is a C function that runs only as `Vm::run_slice` calls it.
         let entry = lua.create_registry_value(unsafe { lua.create_c_function(enter_slice)? })?;
+        let [keys, argv] = [c"KEYS", c"ARGV"]
+            .map(|name| lua.create_registry_value(lua.create_string(name.to_bytes())?));
+        let (keys, argv) = (keys?, argv?);
         let mut main = ptr::null_mut();
         // SAFETY: the closure only notes the state mlua runs it on, the main state.
         unsafe { lua.exec_raw::<()>((), |state| main = state)? };
@@ -473,13 +478,14 @@ impl Engine {
             main,
             entry: entry.id(),
             globals: globals.id(),
+            names: [keys.id(), argv.id()],
         };
         Ok(Engine {
             lua,
             mlua_alloc,
             env,
             vm,
-            _pinned: [globals, entry],
+            _pinned: [globals, entry, keys, argv],
             scripts: AHashMap::new(),
             bodies: AHashMap::new(),
             idle: None,
@@ -742,13 +748,11 @@ fn run_slice(
                     ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, vm.globals as _);
                     // By reference: an array's by-value iterator has a destructor, which a
                     // memory error's jump out of here would skip.
-                    let tables = [
-                        (c"KEYS", 3..3 + numkeys),
-                        (c"ARGV", 3 + numkeys..args.len()),
-                    ];
+                    let [keys, argv] = vm.names;
+                    let tables = [(keys, 3..3 + numkeys), (argv, 3 + numkeys..args.len())];
                     for (name, range) in &tables {
                         let range = range.clone();
-                        ffi::lua_pushstring(state, name.as_ptr());
+                        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, *name as _);
                         ffi::lua_createtable(state, range.len() as c_int, 0);
                         for (n, i) in range.enumerate() {
                             let arg = args.get(i);
