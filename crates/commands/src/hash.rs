@@ -12,8 +12,9 @@
 //!
 //! Fields that nobody reads are reclaimed by the shard's active expiry (`Db::expire_fields`),
 //! which finds the hashes with due fields through a per-database index. Every handler that
-//! changes a hash ends with [`settle`], which reports the hash's new earliest field expiry to
-//! that index and deletes the key if the hash is now empty.
+//! changes a hash does so inside [`on_hash`] (or [`with_hash`], which may create it), which
+//! looks the key up once and afterwards reports the hash's new earliest field expiry to that
+//! index and deletes the key if the hash is now empty.
 //!
 //! # Atomicity
 //!
@@ -69,71 +70,54 @@ fn hash_mut<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut H
     }
 }
 
-/// The live hash at `key`, created empty if there is none (callers create only once they are
-/// sure to succeed, and end with [`settle`], which deletes a hash left empty).
-fn hash_or_new<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<&'d mut Hash, CmdError> {
-    if hash_mut(db, key, now)?.is_none() {
-        db.set(key, Value::Hash(Hash::new()), None);
+/// Runs `change` on the live hash at `key` (due fields purged first), or on `None` if there is
+/// none, with one key lookup; then tells the field-expiry index how the hash's earliest field
+/// expiry moved and deletes a hash left empty. A type error comes before `change` runs, so
+/// commands that check the key's type before their arguments (as Redis does) parse them in
+/// `change`.
+fn on_hash<R>(
+    db: &mut Db,
+    key: &[u8],
+    now: u64,
+    change: impl FnOnce(Option<&mut Hash>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let Some(hash) = hash_mut(db, key, now)? else {
+        return change(None);
+    };
+    let before = hash.next_expiry();
+    let result = change(Some(&mut *hash));
+    let (after, empty) = (hash.next_expiry(), hash.is_empty());
+    db.note_field_expiry(key, before, after);
+    if empty {
+        db.take(key);
     }
-    match db.get_mut(key, now) {
-        Some(Entry {
-            value: Value::Hash(hash),
-            ..
-        }) => Ok(hash),
-        _ => Err(CmdError::WrongType),
-    }
+    result
 }
 
-/// Runs `change` on the live hash at `key` (due fields purged first), or on a new empty one that
-/// is stored only if `change` succeeds and leaves fields in it: the shape of every command that
-/// may create a hash. `change` must fail, if it fails, before it changes anything. Then tells the
-/// field-expiry index how the hash's earliest field expiry moved and deletes a hash left empty.
-/// One key lookup for an existing hash, where looking it up again for each of those steps
-/// (`hash_mut`, `hash_or_new`, `settle`) took six.
+/// [`on_hash`] for the commands that may create a hash: with no hash at `key`, `change` runs
+/// on a new empty one, stored only if `change` succeeds and leaves fields in it (so `change`
+/// must fail, if it fails, before it changes anything).
 fn with_hash<R>(
     db: &mut Db,
     key: &[u8],
     now: u64,
     change: impl FnOnce(&mut Hash) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
-    match hash_mut(db, key, now)? {
-        Some(hash) => {
-            let before = hash.next_expiry();
-            let result = change(&mut *hash)?;
-            let (after, empty) = (hash.next_expiry(), hash.is_empty());
-            db.note_field_expiry(key, before, after);
-            if empty {
-                db.take(key);
-            }
-            Ok(result)
-        }
+    let mut created = None;
+    let result = on_hash(db, key, now, |hash| match hash {
+        Some(hash) => change(hash),
         None => {
             let mut hash = Hash::new();
             hash.set_stored_key(key);
             let result = change(&mut hash)?;
-            if !hash.is_empty() {
-                db.set(key, Value::Hash(hash), None);
-            }
+            created = Some(hash);
             Ok(result)
         }
+    })?;
+    if let Some(hash) = created.filter(|hash| !hash.is_empty()) {
+        db.set(key, Value::Hash(hash), None);
     }
-}
-
-/// Ends a command that changed the hash at `key` in place: tells the field-expiry index how
-/// the hash's earliest field expiry moved from `before` (taken after the purge, before the
-/// change), and deletes the key if the hash is now empty.
-fn settle(db: &mut Db, key: &[u8], before: Option<u64>, now: u64) {
-    let (after, empty) = match db.get_mut(key, now) {
-        Some(Entry {
-            value: Value::Hash(hash),
-            ..
-        }) => (hash.next_expiry(), hash.is_empty()),
-        _ => (None, false),
-    };
-    db.note_field_expiry(key, before, after);
-    if empty {
-        db.take(key);
-    }
+    Ok(result)
 }
 
 /// Reads `FIELDS numfields field ...` at `pos`, where the fields must be all the remaining
@@ -383,32 +367,29 @@ pub fn hsetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     // The arity (6 or more) leaves no way to run out of options without meeting FIELDS.
     let first = first.ok_or(CmdError::Syntax)?;
     let fields = || args.iter().skip(first).step_by(2);
-    let db = ctx.db();
-    let allowed = match (hash_mut(db, key, now)?, only_if) {
-        (_, None) => true,
-        (None, Some(all_exist)) => !all_exist,
-        (Some(hash), Some(true)) => fields().all(|f| hash.contains(f)),
-        (Some(hash), Some(false)) => !fields().any(|f| hash.contains(f)),
-    };
-    if !allowed {
-        ctx.reply.integer(0);
-        return Ok(());
-    }
-    let hash = hash_or_new(db, key, now)?;
-    let before = hash.next_expiry();
-    hash.prepare_bulk_set((args.len() - first) / 2, &limits);
-    if let SetExpiry::At(_) = expiry {
-        hash.enable_field_expiry();
-    }
-    let mut pairs = args.cursor(first);
-    while let (Ok(field), Ok(value)) = (pairs.next_bytes(), pairs.next_bytes()) {
-        hash.set(field, value, expiry != SetExpiry::Clear, &limits);
-        if let SetExpiry::At(at) = expiry {
-            expire_field(hash, field, at, ExpireIf::default(), now);
+    let set = with_hash(ctx.db(), key, now, |hash| {
+        let allowed = match only_if {
+            None => true,
+            Some(true) => fields().all(|f| hash.contains(f)),
+            Some(false) => !fields().any(|f| hash.contains(f)),
+        };
+        if !allowed {
+            return Ok(false);
         }
-    }
-    settle(db, key, before, now);
-    ctx.reply.integer(1);
+        hash.prepare_bulk_set((args.len() - first) / 2, &limits);
+        if let SetExpiry::At(_) = expiry {
+            hash.enable_field_expiry();
+        }
+        let mut pairs = args.cursor(first);
+        while let (Ok(field), Ok(value)) = (pairs.next_bytes(), pairs.next_bytes()) {
+            hash.set(field, value, expiry != SetExpiry::Clear, &limits);
+            if let SetExpiry::At(at) = expiry {
+                expire_field(hash, field, at, ExpireIf::default(), now);
+            }
+        }
+        Ok(true)
+    })?;
+    ctx.reply.integer(i64::from(set));
     Ok(())
 }
 
@@ -516,13 +497,11 @@ pub fn hstrlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 /// `HDEL key field [field ...]`: the number of fields deleted.
 pub fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let db = ctx.db();
-    let mut deleted = 0;
-    if let Some(hash) = hash_mut(db, key, now)? {
-        let before = hash.next_expiry();
-        deleted = args.iter().skip(2).filter(|f| hash.remove(f)).count();
-        settle(db, key, before, now);
-    }
+    let deleted = on_hash(ctx.db(), key, now, |hash| {
+        Ok(hash.map_or(0, |hash| {
+            args.iter().skip(2).filter(|f| hash.remove(f)).count()
+        }))
+    })?;
     ctx.reply.integer(deleted as i64);
     Ok(())
 }
@@ -533,25 +512,24 @@ pub fn hgetdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
     let (db, reply) = ctx.db_and_reply();
     // The type is checked before the arguments, as Redis does.
-    hash_mut(db, key, now)?;
-    let first = fields_at(&args, 2, CmdError::NumFieldsNotPositive)?;
-    reply.array(args.len() - first);
-    let Some(hash) = hash_mut(db, key, now)? else {
-        (first..args.len()).for_each(|_| reply.null());
-        return Ok(());
-    };
-    let before = hash.next_expiry();
-    for field in args.iter().skip(first) {
-        match hash.get(field) {
-            Some(value) => {
-                reply.bulk(value);
-                hash.remove(field);
+    on_hash(db, key, now, |hash| {
+        let first = fields_at(&args, 2, CmdError::NumFieldsNotPositive)?;
+        reply.array(args.len() - first);
+        let Some(hash) = hash else {
+            (first..args.len()).for_each(|_| reply.null());
+            return Ok(());
+        };
+        for field in args.iter().skip(first) {
+            match hash.get(field) {
+                Some(value) => {
+                    reply.bulk(value);
+                    hash.remove(field);
+                }
+                None => reply.null(),
             }
-            None => reply.null(),
         }
-    }
-    settle(db, key, before, now);
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `HGETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST] FIELDS numfields field ...`: the
@@ -561,46 +539,45 @@ pub fn hgetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
     let (db, reply) = ctx.db_and_reply();
     // The type is checked before the arguments, as Redis does.
-    hash_mut(db, key, now)?;
-    // None: leave TTLs alone; Some(None): PERSIST; Some(Some(at)): expire at `at`.
-    let (change, fields_pos) = match keyword(args.get(2), &["ex", "px", "exat", "pxat", "persist"])
-    {
-        Some("persist") => (Some(None), 3),
-        Some(option) => {
-            let (unit_ms, base) = expiry_unit_and_base(option, now);
-            let at = field_expire_time(args.get(3), unit_ms, base, "hgetex")?;
-            (Some(Some(at)), 4)
-        }
-        None => (None, 2),
-    };
-    let first = fields_at(&args, fields_pos, CmdError::NumFieldsNotPositive)?;
-    reply.array(args.len() - first);
-    let Some(hash) = hash_mut(db, key, now)? else {
-        (first..args.len()).for_each(|_| reply.null());
-        return Ok(());
-    };
-    let before = hash.next_expiry();
-    if change.is_some() {
-        hash.enable_field_expiry();
-    }
-    for field in args.iter().skip(first) {
-        let Some(value) = hash.get(field) else {
-            reply.null();
-            continue;
+    on_hash(db, key, now, |hash| {
+        // None: leave TTLs alone; Some(None): PERSIST; Some(Some(at)): expire at `at`.
+        let (change, fields_pos) =
+            match keyword(args.get(2), &["ex", "px", "exat", "pxat", "persist"]) {
+                Some("persist") => (Some(None), 3),
+                Some(option) => {
+                    let (unit_ms, base) = expiry_unit_and_base(option, now);
+                    let at = field_expire_time(args.get(3), unit_ms, base, "hgetex")?;
+                    (Some(Some(at)), 4)
+                }
+                None => (None, 2),
+            };
+        let first = fields_at(&args, fields_pos, CmdError::NumFieldsNotPositive)?;
+        reply.array(args.len() - first);
+        let Some(hash) = hash else {
+            (first..args.len()).for_each(|_| reply.null());
+            return Ok(());
         };
-        reply.bulk(value);
-        match change {
-            None => {}
-            Some(None) => {
-                hash.set_expire_at(field, None);
-            }
-            Some(Some(at)) => {
-                expire_field(hash, field, at, ExpireIf::default(), now);
+        if change.is_some() {
+            hash.enable_field_expiry();
+        }
+        for field in args.iter().skip(first) {
+            let Some(value) = hash.get(field) else {
+                reply.null();
+                continue;
+            };
+            reply.bulk(value);
+            match change {
+                None => {}
+                Some(None) => {
+                    hash.set_expire_at(field, None);
+                }
+                Some(Some(at)) => {
+                    expire_field(hash, field, at, ExpireIf::default(), now);
+                }
             }
         }
-    }
-    settle(db, key, before, now);
-    Ok(())
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -641,35 +618,34 @@ fn expire_fields(
     let (key, now) = (args.get(1), ctx.now_ms);
     let (db, reply) = ctx.db_and_reply();
     // The type is checked before the arguments, as Redis does.
-    hash_mut(db, key, now)?;
-    let at = field_expire_time(args.get(2), unit_ms, base, command)?;
-    // The field commands take at most one of the options.
-    let mut condition = ExpireIf::default();
-    match keyword(args.get(3), &["nx", "xx", "gt", "lt"]) {
-        Some("nx") => condition.nx = true,
-        Some("xx") => condition.xx = true,
-        Some("gt") => condition.gt = true,
-        Some("lt") => condition.lt = true,
-        _ => {}
-    }
-    let fields_pos = if condition == ExpireIf::default() {
-        3
-    } else {
-        4
-    };
-    let first = fields_at(&args, fields_pos, CmdError::NumFieldsNotGreaterThanZero)?;
-    reply.array(args.len() - first);
-    let Some(hash) = hash_mut(db, key, now)? else {
-        (first..args.len()).for_each(|_| reply.integer(NO_SUCH_FIELD));
-        return Ok(());
-    };
-    let before = hash.next_expiry();
-    hash.enable_field_expiry();
-    for field in args.iter().skip(first) {
-        reply.integer(expire_field(hash, field, at, condition, now));
-    }
-    settle(db, key, before, now);
-    Ok(())
+    on_hash(db, key, now, |hash| {
+        let at = field_expire_time(args.get(2), unit_ms, base, command)?;
+        // The field commands take at most one of the options.
+        let mut condition = ExpireIf::default();
+        match keyword(args.get(3), &["nx", "xx", "gt", "lt"]) {
+            Some("nx") => condition.nx = true,
+            Some("xx") => condition.xx = true,
+            Some("gt") => condition.gt = true,
+            Some("lt") => condition.lt = true,
+            _ => {}
+        }
+        let fields_pos = if condition == ExpireIf::default() {
+            3
+        } else {
+            4
+        };
+        let first = fields_at(&args, fields_pos, CmdError::NumFieldsNotGreaterThanZero)?;
+        reply.array(args.len() - first);
+        let Some(hash) = hash else {
+            (first..args.len()).for_each(|_| reply.integer(NO_SUCH_FIELD));
+            return Ok(());
+        };
+        hash.enable_field_expiry();
+        for field in args.iter().skip(first) {
+            reply.integer(expire_field(hash, field, at, condition, now));
+        }
+        Ok(())
+    })
 }
 
 /// `HTTL key FIELDS numfields field ...`: seconds left, rounded up.
@@ -723,26 +699,25 @@ pub fn hpersist(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
     let (db, reply) = ctx.db_and_reply();
     // The type is checked before the arguments, as Redis does.
-    hash_mut(db, key, now)?;
-    let first = fields_at(&args, 2, CmdError::NumFieldsNotPositive)?;
-    reply.array(args.len() - first);
-    let Some(hash) = hash_mut(db, key, now)? else {
-        (first..args.len()).for_each(|_| reply.integer(NO_SUCH_FIELD));
-        return Ok(());
-    };
-    let before = hash.next_expiry();
-    for field in args.iter().skip(first) {
-        reply.integer(match hash.expire_at(field) {
-            None => NO_SUCH_FIELD,
-            Some(None) => NO_TTL,
-            Some(Some(_)) => {
-                hash.set_expire_at(field, None);
-                TTL_SET
-            }
-        });
-    }
-    settle(db, key, before, now);
-    Ok(())
+    on_hash(db, key, now, |hash| {
+        let first = fields_at(&args, 2, CmdError::NumFieldsNotPositive)?;
+        reply.array(args.len() - first);
+        let Some(hash) = hash else {
+            (first..args.len()).for_each(|_| reply.integer(NO_SUCH_FIELD));
+            return Ok(());
+        };
+        for field in args.iter().skip(first) {
+            reply.integer(match hash.expire_at(field) {
+                None => NO_SUCH_FIELD,
+                Some(None) => NO_TTL,
+                Some(Some(_)) => {
+                    hash.set_expire_at(field, None);
+                    TTL_SET
+                }
+            });
+        }
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------
