@@ -229,6 +229,9 @@ pub(crate) struct NonBufferedStream<S> {
     /// arrival of data, not while data is waiting, so after a read that found the socket
     /// drained (a short read or `EAGAIN`) the next arrival is what completes it.
     rx_ready: bool,
+    /// Shardis: the kernel refused a multishot poll (before Linux 5.13): one-shot polls, as
+    /// upstream, from then on.
+    rx_oneshot: bool,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -271,10 +274,14 @@ impl<S: AsRawFd> NonBufferedStream<S> {
 
         // Shardis: read when the socket may hold data, or the poll announced some since the
         // last look (taking its result, so that the next completion can be told apart).
-        let announced = self
-            .source_rx
-            .as_ref()
-            .is_some_and(|src| src.take_result());
+        let announced = match self.source_rx.as_ref().and_then(Source::take_result) {
+            Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+                self.rx_oneshot = true;
+                true
+            }
+            Some(_) => true,
+            None => false,
+        };
         if self.rx_ready || announced {
             if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
                 self.read_timeout.cancel_timer(reactor);
@@ -290,7 +297,12 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         // Arming checks readiness at once, so data that came after the read above is not
         // missed.
         if !self.source_rx.as_ref().is_some_and(Source::is_armed) {
-            self.source_rx = Some(reactor.poll_read_multishot(self.stream.as_raw_fd()));
+            let fd = self.stream.as_raw_fd();
+            self.source_rx = Some(if self.rx_oneshot {
+                reactor.poll_read_ready(fd)
+            } else {
+                reactor.poll_read_multishot(fd)
+            });
         }
 
         let source = self.source_rx.as_ref().unwrap();
@@ -368,6 +380,7 @@ where
             source_tx: None,
             source_rx: None,
             rx_ready: true,
+            rx_oneshot: false,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };

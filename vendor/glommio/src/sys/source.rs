@@ -232,8 +232,8 @@ impl Source {
 
     /// Shardis: takes the result, so that the next completion of a multishot request can be
     /// told from this one.
-    pub(crate) fn take_result(&self) -> bool {
-        self.inner.borrow_mut().wakers.result.take().is_some()
+    pub(crate) fn take_result(&self) -> Option<io::Result<usize>> {
+        self.inner.borrow_mut().wakers.result.take()
     }
 
     /// Shardis: whether the request is still queued or in the kernel (a multishot poll is
