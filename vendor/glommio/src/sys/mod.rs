@@ -306,6 +306,11 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // Shardis: pairs with the fence in `prepare_to_sleep`: either this thread sees the
+        // sleeper's flag, or the sleeper's last look at its channels sees what this thread
+        // published before notifying. (Upstream's sleeper paid a `membarrier` system call on
+        // every sleep for the same guarantee.)
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
@@ -344,6 +349,10 @@ impl SleepNotifier {
         // for the placeholder (disconnected) case.
         assert_ne!(self.id, usize::MAX);
         self.should_notify.store(true, Ordering::Relaxed);
+        // Shardis: see `notify`. Without either barrier the flag's store may still sit in
+        // this CPU's store buffer while the channels are read, and a message pushed meanwhile
+        // would find the flag clear: no wake-up, and this shard asleep with a message waiting.
+        std::sync::atomic::fence(Ordering::SeqCst);
     }
 
     pub(super) fn wake_up(&self) {
