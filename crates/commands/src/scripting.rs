@@ -1392,7 +1392,9 @@ unsafe fn write_value(state: *mut ffi::lua_State, idx: c_int, reply: &mut Reply<
             ffi::LUA_TSTRING => reply.bulk(lua_bytes(state, idx).unwrap_or_default()),
             ffi::LUA_TTABLE if depth < MAX_DEPTH => {
                 ffi::lua_checkstack(state, 2);
-                for (field, status) in [(c"err", false), (c"ok", true)] {
+                // By reference: an array's by-value iterator has a destructor, which a memory
+                // error's jump out of `lua_pushstring` would skip.
+                for &(field, status) in &[(c"err", false), (c"ok", true)] {
                     ffi::lua_pushstring(state, field.as_ptr());
                     ffi::lua_rawget(state, idx);
                     if let Some(text) = lua_bytes(state, -1) {

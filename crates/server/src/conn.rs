@@ -192,3 +192,54 @@ async fn session(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::Shutdown;
+    use std::time::Duration;
+
+    use futures_lite::AsyncReadExt;
+    use glommio::net::TcpListener;
+    use glommio::{LocalExecutorBuilder, Placement};
+
+    /// The reads a connection relies on, through the vendored reactor's multishot read poll
+    /// (which fires when data arrives, not while it waits): an empty read leaves the
+    /// announcement of waiting data to the next read, every byte arrives, and a read after the
+    /// end answers the end again at once. A read that waited for a completion that never
+    /// comes fails with the timeout instead of hanging the test.
+    #[test]
+    fn stream_reads_see_every_byte_and_the_end_again() {
+        let executor = LocalExecutorBuilder::new(Placement::Unbound)
+            .make()
+            .expect("an executor (io_uring)");
+        executor.run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("address");
+            let client = std::thread::spawn(move || {
+                let mut socket = std::net::TcpStream::connect(addr).expect("connect");
+                socket.write_all(b"abc").expect("write");
+                socket.shutdown(Shutdown::Write).expect("shutdown");
+            });
+            let mut stream = listener.accept().await.expect("accept");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            // Once the bytes are surely there (the client is done): the empty read must not
+            // take their news.
+            client.join().expect("client");
+            assert_eq!(stream.read(&mut []).await.expect("empty read"), 0);
+            let mut got = Vec::new();
+            let mut buf = [0; 2];
+            loop {
+                let n = stream.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, b"abc");
+            assert_eq!(stream.read(&mut buf).await.expect("read after the end"), 0);
+        });
+    }
+}

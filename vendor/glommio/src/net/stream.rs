@@ -269,6 +269,10 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         cx: &Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        // Shardis: an empty read must not take the poll's announcement of data it leaves.
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
 
@@ -285,9 +289,10 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         if self.rx_ready || announced {
             if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
                 self.read_timeout.cancel_timer(reactor);
-                let result = poll_err!(result);
-                self.rx_ready = result > 0 && result == buf.len();
-                return Poll::Ready(Ok(result));
+                // After the end of the stream or an error no completion may come again, so
+                // the next read goes to the socket at once, as a full buffer's does.
+                self.rx_ready = !matches!(result, Ok(n) if n < buf.len() && n > 0);
+                return Poll::Ready(result);
             }
             self.rx_ready = false;
         }
