@@ -237,14 +237,21 @@ impl Db {
         })
     }
 
-    /// The live entry of `key`, deleting it first if it has expired.
-    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+    /// The index slot, dense position and hash of `key` if it is live, deleting it first if it
+    /// has expired.
+    fn find_live(&mut self, key: &[u8], now_ms: u64) -> Option<(usize, usize, u32)> {
         let h = self.hash(key);
         let (slot, i) = self.find(key, h)?;
         if self.items.get(i)?.entry.is_expired(now_ms) {
             self.remove_found(slot, i, h);
             return None;
         }
+        Some((slot, i, h))
+    }
+
+    /// The live entry of `key`, deleting it first if it has expired.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let (_, i, _) = self.find_live(key, now_ms)?;
         self.items.get_mut(i).map(|item| &mut item.entry)
     }
 
@@ -252,14 +259,8 @@ impl Db {
     /// `get_mut` does for the key's own expiry) and the key with them if that leaves the hash
     /// empty: what every hash command reads through. One lookup.
     pub fn get_mut_live(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let h = self.hash(key);
-        let (slot, i) = self.find(key, h)?;
-        let entry = &mut self.items.get_mut(i)?.entry;
-        if entry.is_expired(now_ms) {
-            self.remove_found(slot, i, h);
-            return None;
-        }
-        let due = match &entry.value {
+        let (slot, i, h) = self.find_live(key, now_ms)?;
+        let due = match &self.items.get(i)?.entry.value {
             Value::Hash(hash) => hash.next_expiry().filter(|&at| at <= now_ms),
             _ => None,
         };
