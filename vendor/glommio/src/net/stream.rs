@@ -239,8 +239,17 @@ pub(crate) struct NonBufferedStream<S> {
 impl<S: AsRawFd> NonBufferedStream<S> {
     fn init(&mut self) {
         let reactor = self.reactor.upgrade().unwrap();
-        let stream_fd = self.stream.as_raw_fd();
-        self.source_rx = Some(reactor.poll_read_multishot(stream_fd));
+        self.arm_rx(&reactor);
+    }
+
+    /// Shardis: arms the read poll, a multishot one unless the kernel refused that.
+    fn arm_rx(&mut self, reactor: &Reactor) {
+        let fd = self.stream.as_raw_fd();
+        self.source_rx = Some(if self.rx_oneshot {
+            reactor.poll_read_ready(fd)
+        } else {
+            reactor.poll_read_multishot(fd)
+        });
     }
 
     pub(crate) fn try_peek(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
@@ -302,12 +311,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         // Arming checks readiness at once, so data that came after the read above is not
         // missed.
         if !self.source_rx.as_ref().is_some_and(Source::is_armed) {
-            let fd = self.stream.as_raw_fd();
-            self.source_rx = Some(if self.rx_oneshot {
-                reactor.poll_read_ready(fd)
-            } else {
-                reactor.poll_read_multishot(fd)
-            });
+            self.arm_rx(reactor);
         }
 
         let source = self.source_rx.as_ref().unwrap();
