@@ -190,10 +190,8 @@ struct Engine {
 
 /// What running a slice needs of a shard's Lua state: the state itself for the protected call
 /// (`Vm::protected`), and the registry slots of what that call pushes.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Vm {
-    /// For reading an error value (see `run_slice`).
-    lua: Lua,
     /// The main state, where mlua runs too (never inside one of our calls, nor we in its).
     main: *mut ffi::lua_State,
     /// [`enter_slice`].
@@ -465,7 +463,7 @@ impl Engine {
         ))?;
         // The real globals and `enter_slice`, where runs push them from without a handle.
         let globals = lua.create_registry_value(backing)?;
-        // SAFETY: `enter_slice` is a C function that runs only as `Vm::run_slice` calls it.
+        // SAFETY: `enter_slice` is a C function that runs only as `Vm::protected` calls it.
         let entry = lua.create_registry_value(unsafe { lua.create_c_function(enter_slice)? })?;
         let [keys, argv] = [c"KEYS", c"ARGV"]
             .map(|name| lua.create_registry_value(lua.create_string(name.to_bytes())?));
@@ -474,7 +472,6 @@ impl Engine {
         // SAFETY: the closure only notes the state mlua runs it on, the main state.
         unsafe { lua.exec_raw::<()>((), |state| main = state)? };
         let vm = Vm {
-            lua: lua.clone(),
             main,
             entry: entry.id(),
             globals: globals.id(),
@@ -655,7 +652,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
         };
         engine.reach(reach).map_err(lua_err)?;
         let coroutine = engine.coroutine().map_err(lua_err)?;
-        Ok((sha, f, engine.vm.clone(), coroutine))
+        Ok((sha, f, engine.vm, coroutine))
     })?;
     let mut bufs = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
     bufs.keys.clear();
@@ -727,7 +724,7 @@ fn run_slice(
     let mut result = std::mem::take(&mut script.bufs.result);
     result.clear();
     let proto = ctx.reply.protocol();
-    {
+    let ran = {
         let mut caller = Caller {
             ctx: &mut *ctx,
             script: &mut script,
@@ -795,13 +792,13 @@ fn run_slice(
         if let Some(payload) = PANIC.take() {
             panic::resume_unwind(payload);
         }
-        if let Err(e) = ran {
-            script.bufs.result = result;
-            finish(script, false);
-            return Err(e);
-        }
-    }
+        ran
+    };
     script.bufs.result = result;
+    if let Err(e) = ran {
+        finish(script, false);
+        return Err(e);
+    }
     let sha = || String::from_utf8_lossy(&script.sha).into_owned();
     match ended.get() {
         Ended::Yielded if WATCHDOG_YIELDED.get() || script.remote.is_some() => {
@@ -828,10 +825,15 @@ fn run_slice(
             // The error value, still on `co`: read through mlua on this rare path, which
             // knows its own errors (a Rust callback's) as well as strings and tables.
             // SAFETY: the closure moves the one value on top of `co` onto the stack it runs on.
-            let value = unsafe {
-                vm.lua
-                    .exec_raw::<Value>((), |state| ffi::lua_xmove(co, state, 1))
-            }
+            let value = with_engine(|engine| {
+                Ok(unsafe {
+                    engine
+                        .lua
+                        .exec_raw::<Value>((), |state| ffi::lua_xmove(co, state, 1))
+                })
+            })
+            .ok()
+            .and_then(Result::ok)
             .unwrap_or(Value::Nil);
             finish(script, false);
             let text = match value {
@@ -885,7 +887,7 @@ pub fn resume(ctx: &mut Ctx<'_>) -> bool {
              @user_script:{line}."
         )))
     } else {
-        match with_engine(|engine| Ok(engine.vm.clone())) {
+        match with_engine(|engine| Ok(engine.vm)) {
             Ok(vm) => run_slice(ctx, script, &vm, None),
             Err(err) => Err(err),
         }
