@@ -770,8 +770,8 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (db, reply) = ctx.db_and_reply();
     let hash = hash_mut(db, key, now)?;
     let Some(count) = count else {
-        match hash.and_then(|h| h.nth(random_below(h.len().max(1)))) {
-            Some((field, _)) => reply.bulk(field),
+        match hash.and_then(|h| random_pick(h.positions(), |p| h.at_position(p))) {
+            Some((_, (field, _))) => reply.bulk(field),
             None => reply.null(),
         }
         return Ok(());
@@ -781,17 +781,17 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         return Ok(());
     };
     let hash: &Hash = hash;
-    // Compact hashes find their n-th field by walking; index them once for the picks.
+    // Compact hashes find a position by walking; list their fields once for the picks.
     let pairs: Vec<(&[u8], &[u8])> = if hash.encoding() == "hashtable" {
         Vec::new()
     } else {
         hash.iter().collect()
     };
-    let pair = |i: usize| match pairs.get(i) {
-        Some(&p) => Some(p),
-        None => hash.nth(i),
+    let at = |p: usize| match pairs.get(p) {
+        Some(&pair) => Some(pair),
+        None => hash.at_position(p),
     };
-    let len = hash.len();
+    let (len, positions) = (hash.len(), hash.positions());
     let write = |reply: &mut Reply<'_>, (field, value): (&[u8], &[u8])| {
         if with_values && reply.is_resp3() {
             reply.array(2);
@@ -814,8 +814,8 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         let start = reply.len();
         header(reply, usize::try_from(picks).unwrap_or(usize::MAX));
         for _ in 0..picks {
-            if let Some(p) = pair(random_below(len)) {
-                write(reply, p);
+            if let Some((_, pair)) = random_pick(positions, at) {
+                write(reply, pair);
             }
             if reply.len() - start > MAX_RANDOM_REPLY_BYTES {
                 return Err(CmdError::ReplyTooLarge("hrandfield"));
@@ -828,30 +828,45 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         let picks = picks as usize;
         header(reply, picks);
         if picks * 3 > len {
-            // Close to the whole hash: shuffle the first `picks` of all positions.
-            let mut positions: Vec<usize> = (0..len).collect();
+            // Close to the whole hash: shuffle the first `picks` of all the fields.
+            let mut all: Vec<(&[u8], &[u8])> = hash.iter().collect();
             for i in 0..picks {
-                positions.swap(i, i + random_below(len - i));
+                all.swap(i, i + random_below(len - i));
             }
-            for &i in positions.iter().take(picks) {
-                if let Some(p) = pair(i) {
-                    write(reply, p);
-                }
-            }
+            all.iter().take(picks).for_each(|&p| write(reply, p));
         } else {
             // Few of many: draw until `picks` distinct positions came up.
             let mut chosen = HashSet::with_capacity(picks);
             while chosen.len() < picks {
-                let i = random_below(len);
-                if chosen.insert(i) {
-                    if let Some(p) = pair(i) {
-                        write(reply, p);
-                    }
+                let Some((p, pair)) = random_pick(positions, at) else {
+                    break;
+                };
+                if chosen.insert(p) {
+                    write(reply, pair);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// A field picked uniformly at random from a hash's `positions` (see [`Hash::positions`]),
+/// with its position: positions are drawn until one holds a field, which picks each field
+/// with the same chance. A table's index is at least an eighth full once a command has purged
+/// its due fields, so this takes a few draws; should 64 miss, the first field after the last
+/// draw is taken, so that it always ends. `None` for an empty hash.
+fn random_pick<'h>(
+    positions: usize,
+    at: impl Fn(usize) -> Option<(&'h [u8], &'h [u8])>,
+) -> Option<(usize, (&'h [u8], &'h [u8]))> {
+    let mut p = 0;
+    for _ in 0..64 {
+        p = random_below(positions);
+        if let Some(pair) = at(p) {
+            return Some((p, pair));
+        }
+    }
+    (p..positions).chain(0..p).find_map(|q| Some((q, at(q)?)))
 }
 
 /// Redis's `parseScanCursorOrReply`: a decimal unsigned 64-bit integer (as `strtoull` reads

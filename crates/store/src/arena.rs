@@ -4,8 +4,9 @@
 //! allocation each, glibc adds an 8-byte header and rounds up to 16 bytes (32 at least), so a
 //! 26-byte entry took a 48-byte block: almost half the memory of such a hash was allocator
 //! overhead. An arena holds entries back to back in 64 KiB blocks instead, each addressed by
-//! a [`Slot`] (block and offset, 8 bytes, as the thin pointer it replaces). An entry is the
-//! LEB128 varint of its length and then its bytes, as in [`ThinBytes`](crate::thin).
+//! a 4-byte [`Slot`]. The hash's index holds the slots themselves, so a field costs its entry
+//! and one index slot, with no array of addresses in between. An entry is the LEB128 varint of
+//! its length and then its bytes, as in [`ThinBytes`](crate::thin).
 //!
 //! Freed room is kept on a free list by size and reused by the next entry of exactly that size
 //! (the fields of one hash tend to have a few sizes only). Room that no entry of the right size
@@ -13,7 +14,9 @@
 //! [`Arena::needs_compaction`] says that the free room has outgrown half of the live bytes:
 //! each compaction copies the live entries once, and at least half as many bytes must be freed
 //! again before the next, so the copying is amortised O(1) per freed byte. An entry larger than
-//! [`JUMBO`] gets a block of its own, given back as soon as the entry is freed.
+//! [`JUMBO`] gets an allocation of its own, given back as soon as the entry is freed; so do
+//! all entries once the shared blocks reach their 2 GiB of addresses (a hash of some 70
+//! million fields), which costs such entries the allocator's overhead but never refuses one.
 
 use std::ops::Range;
 
@@ -24,31 +27,68 @@ use crate::thin::{read_varint, varint};
 /// Size of a shared block.
 const BLOCK: usize = 64 * 1024;
 
-/// Entries (header included) above this size get a block of their own.
+/// Entries (header included) above this size get an allocation of their own.
 const JUMBO: usize = 4 * 1024;
 
-/// Where an entry lives: the block's index (32 bits) and the offset in it (16 bits: blocks are
-/// 64 KiB, and an entry with a block of its own starts at 0), in 6 bytes, 2-aligned. A big hash
-/// keeps one per field, so each byte here is a megabyte per million fields.
+/// The top bit of a [`Slot`]: set for an entry with an allocation of its own.
+const OWN: u32 = 1 << 31;
+
+/// Shared blocks an arena may have: a block's number takes the 15 bits above the offset.
+const MAX_SHARED_BLOCKS: usize = 1 << 15;
+
+/// Entries with an allocation of their own an arena may have: their numbers take 31 bits, and
+/// the last is never used, so that no slot is `u32::MAX` (an index's mark for "empty").
+const MAX_OWN: usize = (OWN - 1) as usize;
+
+/// Where an entry lives, in 4 bytes: a shared block's number (15 bits) and the offset in it
+/// (16 bits: blocks are 64 KiB), or with the top bit set the number of an allocation of its
+/// own. A big hash keeps one per field in its index, so each byte here is a megabyte per
+/// million fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Slot([u16; 3]);
+pub(crate) struct Slot(u32);
 
 const _: () = assert!(
     BLOCK <= 1 << 16,
     "offsets in a shared block must fit 16 bits"
 );
 
+/// A buffer of the arena: a shared block or an entry's own allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Buffer {
+    Shared(usize),
+    Own(usize),
+}
+
 impl Slot {
-    fn new(block: usize, offset: usize) -> Slot {
-        Slot([(block >> 16) as u16, block as u16, offset as u16])
+    fn shared(block: usize, offset: usize) -> Slot {
+        Slot((block as u32) << 16 | offset as u32)
     }
 
-    fn block(self) -> usize {
-        usize::from(self.0[0]) << 16 | usize::from(self.0[1])
+    fn own(number: usize) -> Slot {
+        Slot(OWN | number as u32)
     }
 
-    fn offset(self) -> usize {
-        usize::from(self.0[2])
+    /// The slot's buffer and where in it the entry starts.
+    fn place(self) -> (Buffer, usize) {
+        if self.0 & OWN != 0 {
+            (Buffer::Own((self.0 & !OWN) as usize), 0)
+        } else {
+            (
+                Buffer::Shared((self.0 >> 16) as usize),
+                (self.0 & 0xffff) as usize,
+            )
+        }
+    }
+
+    /// The slot as a position of an [`OrderedIndex`](crate::index::OrderedIndex), which holds
+    /// it for its field.
+    pub(crate) fn position(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The slot a position of an index holds (see [`Slot::position`]).
+    pub(crate) fn from_position(position: usize) -> Slot {
+        Slot(position as u32)
     }
 }
 
@@ -78,25 +118,28 @@ impl Part<'_> {
 /// Blocks of entries; see the module documentation.
 #[derive(Clone, Default)]
 pub(crate) struct Arena {
+    /// The shared blocks.
     blocks: Vec<Box<[u8]>>,
+    /// The entries with an allocation of their own (empty once freed, until reused).
+    own: Vec<Box<[u8]>>,
     /// The shared block being filled, and how many of its bytes are taken.
     open: Option<(usize, usize)>,
     /// Freed room of shared blocks, by size (header included).
     free: AHashMap<u32, Vec<Slot>>,
-    /// Indices of blocks given back (empty), to reuse before growing `blocks`.
+    /// Numbers of own allocations given back, to reuse before growing `own`.
     spare: Vec<usize>,
     free_bytes: usize,
     live_bytes: usize,
 }
 
-/// Block `from` to read and block `to` to write, two different blocks of `blocks`.
-fn two_blocks(blocks: &mut [Box<[u8]>], from: usize, to: usize) -> (&[u8], &mut [u8]) {
+/// Buffer `from` to read and buffer `to` to write, two different buffers of `buffers`.
+fn two_of(buffers: &mut [Box<[u8]>], from: usize, to: usize) -> Option<(&[u8], &mut [u8])> {
     if from < to {
-        let (low, high) = blocks.split_at_mut(to);
-        (&low[from], &mut high[0])
+        let (low, high) = buffers.split_at_mut(to);
+        Some((low.get(from)?, high.first_mut()?))
     } else {
-        let (low, high) = blocks.split_at_mut(from);
-        (&high[0], &mut low[to])
+        let (low, high) = buffers.split_at_mut(from);
+        Some((high.first()?, low.get_mut(to)?))
     }
 }
 
@@ -108,15 +151,16 @@ fn read_header(bytes: &[u8]) -> Option<(usize, usize)> {
 }
 
 impl Arena {
-    /// Stores the concatenation of `parts` and returns where.
-    pub(crate) fn alloc(&mut self, parts: &[&[u8]]) -> Slot {
+    /// Stores the concatenation of `parts` and returns where; `None` only when the arena has
+    /// run out of slots (2^31 entries of their own), which no memory could hold.
+    pub(crate) fn alloc(&mut self, parts: &[&[u8]]) -> Option<Slot> {
         self.write(parts.iter().map(|&p| Part::New(p)), None)
     }
 
     /// Stores a new entry made of `parts`, whose [`Part::Old`] pieces are ranges of the bytes
     /// of entry `old`, and frees `old`: an entry rebuilt from itself (a value of a new size, a
     /// TTL added or dropped) without copying its bytes out first. `None` if `old` is not an
-    /// entry.
+    /// entry (or no room could be had; `old` is then kept).
     pub(crate) fn rebuild(&mut self, old: Slot, parts: &[Part<'_>]) -> Option<Slot> {
         let (raw, n) = self.raw(old)?;
         let data = raw.len() - n;
@@ -126,7 +170,7 @@ impl Arena {
         {
             return None;
         }
-        let fresh = self.write(parts.iter().map(|p| p.reborrow()), Some(old));
+        let fresh = self.write(parts.iter().map(|p| p.reborrow()), Some(old))?;
         self.free(old);
         Some(fresh)
     }
@@ -137,72 +181,107 @@ impl Arena {
         &mut self,
         parts: impl Iterator<Item = Part<'p>> + Clone,
         from: Option<Slot>,
-    ) -> Slot {
+    ) -> Option<Slot> {
         let len: usize = parts.clone().map(|p| p.len()).sum();
         let (head, n) = varint(len as u64);
         let size = n + len;
-        let to = self.reserve(size);
-        let source = from.and_then(|f| Some((f.block(), f.offset() + self.raw(f)?.1)));
-        self.blocks[to.block()][to.offset()..to.offset() + n].copy_from_slice(&head[..n]);
-        let mut at = to.offset() + n;
+        let to = self.reserve(size)?;
+        let source = from.and_then(|f| Some((f.place(), self.raw(f)?.1)));
+        let (buffer, start) = to.place();
+        self.buffer_mut(buffer)?[start..start + n].copy_from_slice(&head[..n]);
+        let mut at = start + n;
         for part in parts {
             let end = at + part.len();
             match (part, source) {
-                (Part::New(bytes), _) => self.blocks[to.block()][at..end].copy_from_slice(bytes),
-                (Part::Old(r), Some((block, data))) if block == to.block() => {
-                    self.blocks[block].copy_within(data + r.start..data + r.end, at);
-                }
-                (Part::Old(r), Some((block, data))) => {
-                    let (src, dst) = two_blocks(&mut self.blocks, block, to.block());
-                    dst[at..end].copy_from_slice(&src[data + r.start..data + r.end]);
+                (Part::New(bytes), _) => self.buffer_mut(buffer)?[at..end].copy_from_slice(bytes),
+                (Part::Old(r), Some(((from, offset), header))) => {
+                    let data = offset + header;
+                    let old = data + r.start..data + r.end;
+                    if from == buffer {
+                        self.buffer_mut(buffer)?.copy_within(old, at);
+                    } else {
+                        let (src, dst) = self.two_buffers(from, buffer)?;
+                        dst[at..end].copy_from_slice(&src[old]);
+                    }
                 }
                 (Part::Old(_), None) => {}
             }
             at = end;
         }
         self.live_bytes += size;
-        to
+        Some(to)
     }
 
-    /// Room for `size` bytes: reused, at the end of the open block, or in a new block.
-    fn reserve(&mut self, size: usize) -> Slot {
-        if size > JUMBO {
-            return Slot::new(self.new_block(size), 0);
-        }
-        if let Some(slot) = self.free.get_mut(&(size as u32)).and_then(Vec::pop) {
-            self.free_bytes -= size;
-            return slot;
-        }
-        match self.open {
-            Some((block, used)) if used + size <= BLOCK => {
-                self.open = Some((block, used + size));
-                Slot::new(block, used)
+    /// Room for `size` bytes: reused, at the end of the open block, in a new block, or in an
+    /// allocation of its own.
+    fn reserve(&mut self, size: usize) -> Option<Slot> {
+        if size <= JUMBO {
+            if let Some(slot) = self.free.get_mut(&(size as u32)).and_then(Vec::pop) {
+                self.free_bytes -= size;
+                return Some(slot);
             }
-            _ => {
-                let block = self.new_block(BLOCK);
-                self.open = Some((block, size));
-                Slot::new(block, 0)
+            match self.open {
+                Some((block, used)) if used + size <= BLOCK => {
+                    self.open = Some((block, used + size));
+                    return Some(Slot::shared(block, used));
+                }
+                _ if self.blocks.len() < MAX_SHARED_BLOCKS => {
+                    self.blocks.push(vec![0u8; BLOCK].into_boxed_slice());
+                    let block = self.blocks.len() - 1;
+                    self.open = Some((block, size));
+                    return Some(Slot::shared(block, 0));
+                }
+                // Every shared block's address is taken: fall back to an allocation.
+                _ => {}
             }
         }
-    }
-
-    fn new_block(&mut self, size: usize) -> usize {
         let bytes = vec![0u8; size].into_boxed_slice();
-        match self.spare.pop() {
+        let number = match self.spare.pop() {
             Some(i) => {
-                self.blocks[i] = bytes;
+                *self.own.get_mut(i)? = bytes;
                 i
             }
-            None => {
-                self.blocks.push(bytes);
-                self.blocks.len() - 1
+            None if self.own.len() < MAX_OWN => {
+                self.own.push(bytes);
+                self.own.len() - 1
+            }
+            None => return None,
+        };
+        Some(Slot::own(number))
+    }
+
+    fn buffer(&self, buffer: Buffer) -> Option<&[u8]> {
+        match buffer {
+            Buffer::Shared(i) => self.blocks.get(i).map(|b| &b[..]),
+            Buffer::Own(i) => self.own.get(i).map(|b| &b[..]),
+        }
+    }
+
+    fn buffer_mut(&mut self, buffer: Buffer) -> Option<&mut [u8]> {
+        match buffer {
+            Buffer::Shared(i) => self.blocks.get_mut(i).map(|b| &mut b[..]),
+            Buffer::Own(i) => self.own.get_mut(i).map(|b| &mut b[..]),
+        }
+    }
+
+    /// Buffer `from` to read and buffer `to` to write, two different buffers.
+    fn two_buffers(&mut self, from: Buffer, to: Buffer) -> Option<(&[u8], &mut [u8])> {
+        match (from, to) {
+            (Buffer::Shared(a), Buffer::Shared(b)) => two_of(&mut self.blocks, a, b),
+            (Buffer::Own(a), Buffer::Own(b)) => two_of(&mut self.own, a, b),
+            (Buffer::Shared(a), Buffer::Own(b)) => {
+                Some((self.blocks.get(a)?, self.own.get_mut(b)?))
+            }
+            (Buffer::Own(a), Buffer::Shared(b)) => {
+                Some((self.own.get(a)?, self.blocks.get_mut(b)?))
             }
         }
     }
 
     /// The entry's header and bytes.
     fn raw(&self, slot: Slot) -> Option<(&[u8], usize)> {
-        let bytes = self.blocks.get(slot.block())?.get(slot.offset()..)?;
+        let (buffer, start) = slot.place();
+        let bytes = self.buffer(buffer)?.get(start..)?;
         let (len, n) = read_header(bytes)?;
         Some((bytes.get(..n + len)?, n))
     }
@@ -216,10 +295,8 @@ impl Arena {
     /// The entry's bytes, to change in place.
     pub(crate) fn get_mut(&mut self, slot: Slot) -> Option<&mut [u8]> {
         let (len, n) = self.raw(slot).map(|(raw, n)| (raw.len(), n))?;
-        let start = slot.offset();
-        self.blocks
-            .get_mut(slot.block())?
-            .get_mut(start + n..start + len)
+        let (buffer, start) = slot.place();
+        self.buffer_mut(buffer)?.get_mut(start + n..start + len)
     }
 
     /// Bytes the entry takes, header included.
@@ -230,15 +307,21 @@ impl Arena {
     /// Gives the entry's room back.
     pub(crate) fn free(&mut self, slot: Slot) {
         let size = self.size(slot);
+        if size == 0 {
+            return;
+        }
         self.live_bytes = self.live_bytes.saturating_sub(size);
-        if size > JUMBO {
-            if let Some(block) = self.blocks.get_mut(slot.block()) {
-                *block = Box::default();
-                self.spare.push(slot.block());
+        match slot.place() {
+            (Buffer::Own(i), _) => {
+                if let Some(own) = self.own.get_mut(i) {
+                    *own = Box::default();
+                    self.spare.push(i);
+                }
             }
-        } else if size > 0 {
-            self.free.entry(size as u32).or_default().push(slot);
-            self.free_bytes += size;
+            (Buffer::Shared(_), _) => {
+                self.free.entry(size as u32).or_default().push(slot);
+                self.free_bytes += size;
+            }
         }
     }
 
@@ -247,27 +330,35 @@ impl Arena {
         self.free_bytes > BLOCK && self.free_bytes > self.live_bytes / 2
     }
 
-    /// Moves every entry of `slots` into fresh blocks, back to back, rewriting the slots, and
-    /// drops the old blocks. `slots` must name every live entry. An entry with a block of its
-    /// own keeps it: its block moves, its bytes are not copied.
-    pub(crate) fn compact(&mut self, slots: &mut [Slot]) {
+    /// Moves the live entries into fresh blocks, back to back, and drops the old blocks.
+    /// `relocate` gets a function that moves one entry and returns its new slot, and must call
+    /// it once for every live entry (the owner knows where its slots are kept). An entry with
+    /// an allocation of its own keeps it: the allocation moves, its bytes are not copied.
+    pub(crate) fn compact(&mut self, relocate: impl FnOnce(&mut dyn FnMut(Slot) -> Slot)) {
         let mut fresh = Arena::default();
-        for slot in slots.iter_mut() {
-            let size = self.size(*slot);
-            if size > JUMBO {
-                let Some(block) = self.blocks.get_mut(slot.block()) else {
-                    continue;
-                };
-                fresh.blocks.push(std::mem::take(block));
-                *slot = Slot::new(fresh.blocks.len() - 1, 0);
-            } else if let Some((raw, _)) = self.raw(*slot) {
-                let to = fresh.reserve(size);
-                fresh.blocks[to.block()][to.offset()..to.offset() + size].copy_from_slice(raw);
-                *slot = to;
-            }
-            fresh.live_bytes += size;
-        }
+        relocate(&mut |slot| self.move_into(&mut fresh, slot).unwrap_or(slot));
         *self = fresh;
+    }
+
+    /// Moves one entry into `fresh` (see [`Arena::compact`]).
+    fn move_into(&mut self, fresh: &mut Arena, slot: Slot) -> Option<Slot> {
+        let size = self.size(slot);
+        let moved = match slot.place() {
+            (Buffer::Own(i), _) => {
+                let bytes = std::mem::take(self.own.get_mut(i)?);
+                fresh.own.push(bytes);
+                Slot::own(fresh.own.len() - 1)
+            }
+            (Buffer::Shared(_), _) => {
+                let to = fresh.reserve(size)?;
+                let (raw, _) = self.raw(slot)?;
+                let (buffer, start) = to.place();
+                fresh.buffer_mut(buffer)?[start..start + size].copy_from_slice(raw);
+                to
+            }
+        };
+        fresh.live_bytes += size;
+        Some(moved)
     }
 
     /// Bytes of the live entries, headers included.
@@ -276,14 +367,18 @@ impl Arena {
         self.live_bytes
     }
 
-    /// Heap bytes the arena holds: its blocks and their list.
+    /// Heap bytes the arena holds: its blocks, own allocations and their lists.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.blocks.iter().map(|b| b.len()).sum::<usize>()
-            + self.blocks.capacity() * std::mem::size_of::<Box<[u8]>>()
+        let buffers = |v: &Vec<Box<[u8]>>| {
+            v.iter().map(|b| b.len()).sum::<usize>() + v.capacity() * size_of::<Box<[u8]>>()
+        };
+        buffers(&self.blocks)
+            + buffers(&self.own)
+            + self.spare.capacity() * size_of::<usize>()
             + self
                 .free
                 .values()
-                .map(|v| v.capacity() * std::mem::size_of::<Slot>() + 16)
+                .map(|v| v.capacity() * size_of::<Slot>() + 16)
                 .sum::<usize>()
     }
 }
@@ -299,7 +394,7 @@ impl std::fmt::Debug for Arena {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -314,7 +409,10 @@ mod tests {
         let slots: Vec<Slot> = lens
             .iter()
             .enumerate()
-            .map(|(i, &len)| a.alloc(&[&bytes(i, len)[..len / 2], &bytes(i, len)[len / 2..]]))
+            .map(|(i, &len)| {
+                a.alloc(&[&bytes(i, len)[..len / 2], &bytes(i, len)[len / 2..]])
+                    .unwrap()
+            })
             .collect();
         for (i, (&slot, &len)) in slots.iter().zip(&lens).enumerate() {
             assert_eq!(a.get(slot).unwrap(), &bytes(i, len)[..], "entry {i}");
@@ -335,11 +433,11 @@ mod tests {
     fn an_entry_is_rebuilt_from_its_own_bytes_in_any_block() {
         let mut a = Arena::default();
         // `near` fills the open block's neighbourhood; `far` ends up in another block.
-        let near = a.alloc(&[b"field", b"old-value"]);
+        let near = a.alloc(&[b"field", b"old-value"]).unwrap();
         let filler = bytes(3, 4000);
-        let mut others: Vec<Slot> = (0..20).map(|_| a.alloc(&[&filler])).collect();
-        let far = a.alloc(&[b"field2", b"v2"]);
-        assert_ne!(near.block(), far.block());
+        let mut others: Vec<Slot> = (0..20).map(|_| a.alloc(&[&filler]).unwrap()).collect();
+        let far = a.alloc(&[b"field2", b"v2"]).unwrap();
+        assert_ne!(near.place().0, far.place().0);
         for (slot, field, old_value) in [
             (near, &b"field"[..], &b"old-value"[..]),
             (far, b"field2", b"v2"),
@@ -393,28 +491,64 @@ mod tests {
     }
 
     #[test]
-    fn freed_room_is_reused_by_the_same_size_and_jumbo_blocks_go_back() {
+    fn freed_room_is_reused_by_the_same_size_and_own_allocations_go_back() {
         let mut a = Arena::default();
-        let small = a.alloc(&[b"field:1 value:1"]);
-        let other = a.alloc(&[b"x"]);
+        let small = a.alloc(&[b"field:1 value:1"]).unwrap();
+        let other = a.alloc(&[b"x"]).unwrap();
         a.free(small);
-        let again = a.alloc(&[b"field:2 value:2"]);
+        let again = a.alloc(&[b"field:2 value:2"]).unwrap();
         assert_eq!(again, small, "same size, same room");
         assert_eq!(a.get(other).unwrap(), b"x");
-        let big = a.alloc(&[&bytes(0, 10_000)]);
-        let blocks = a.blocks.len();
+        let big = a.alloc(&[&bytes(0, 10_000)]).unwrap();
+        let (Buffer::Own(number), 0) = big.place() else {
+            panic!("a jumbo entry has an allocation of its own")
+        };
         a.free(big);
-        assert!(a.blocks[big.block()].is_empty(), "jumbo block given back");
-        let big2 = a.alloc(&[&bytes(1, 20_000)]);
-        assert_eq!((a.blocks.len(), big2.block()), (blocks, big.block()));
+        assert!(a.own[number].is_empty(), "given back");
+        let big2 = a.alloc(&[&bytes(1, 20_000)]).unwrap();
+        assert_eq!((a.own.len(), big2), (number + 1, big), "its number reused");
         assert_eq!(a.get(big2).unwrap(), &bytes(1, 20_000)[..]);
+    }
+
+    #[test]
+    fn slots_are_never_an_empty_index_slot() {
+        assert_eq!(Slot::own(MAX_OWN - 1).position(), u32::MAX as usize - 1);
+        let last_shared = Slot::shared(MAX_SHARED_BLOCKS - 1, BLOCK - 1);
+        assert_eq!(
+            last_shared.place(),
+            (Buffer::Shared(MAX_SHARED_BLOCKS - 1), BLOCK - 1)
+        );
+        assert_eq!(last_shared.position() as u32 & OWN, 0);
+        assert_eq!(Slot::from_position(last_shared.position()), last_shared);
+    }
+
+    #[test]
+    fn entries_get_allocations_of_their_own_once_the_shared_blocks_run_out() {
+        let mut a = Arena::default();
+        let first = a.alloc(&[b"first"]).unwrap();
+        // Pretend every shared block's address is taken and the open block full.
+        a.blocks
+            .resize_with(MAX_SHARED_BLOCKS, || Box::new([]) as Box<[u8]>);
+        a.open = None;
+        let late = a.alloc(&[b"late"]).unwrap();
+        assert!(matches!(late.place(), (Buffer::Own(_), 0)));
+        assert_eq!(a.get(late).unwrap(), b"late");
+        let grown = a
+            .rebuild(first, &[Part::Old(0..5), Part::New(b"!")])
+            .unwrap();
+        assert_eq!(a.get(grown).unwrap(), b"first!");
+        a.free(late);
+        assert_eq!(a.live_bytes(), 7);
     }
 
     #[test]
     fn compaction_keeps_the_live_entries_and_gives_room_back() {
         let mut a = Arena::default();
         let mut slots: Vec<Slot> = (0..20_000)
-            .map(|i| a.alloc(&[format!("field:{i} value:{i}").as_bytes()]))
+            .map(|i| {
+                a.alloc(&[format!("field:{i} value:{i}").as_bytes()])
+                    .unwrap()
+            })
             .collect();
         // Free three entries in four, of every size.
         let mut kept = Vec::new();
@@ -427,11 +561,11 @@ mod tests {
         }
         assert!(a.needs_compaction());
         let before = a.heap_bytes();
-        let big = a.alloc(&[&bytes(7, 100_000)]);
-        let big_at = a.blocks[big.block()].as_ptr();
+        let big = a.alloc(&[&bytes(7, 100_000)]).unwrap();
+        let big_at = a.get(big).unwrap().as_ptr();
         let mut live: Vec<Slot> = kept.iter().map(|&(_, s)| s).collect();
         live.push(big);
-        a.compact(&mut live);
+        a.compact(|relocate| live.iter_mut().for_each(|s| *s = relocate(*s)));
         assert!(!a.needs_compaction());
         let after = a.heap_bytes();
         assert!(after < before / 2 + 100_100, "{before} -> {after}");
@@ -441,6 +575,6 @@ mod tests {
         }
         let big = live[kept.len()];
         assert_eq!(a.get(big).unwrap(), &bytes(7, 100_000)[..]);
-        assert_eq!(a.blocks[big.block()].as_ptr(), big_at, "moved, not copied");
+        assert_eq!(a.get(big).unwrap().as_ptr(), big_at, "moved, not copied");
     }
 }

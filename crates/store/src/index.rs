@@ -118,6 +118,36 @@ impl OrderedIndex {
         }
     }
 
+    /// Slots, occupied or not: the range [`OrderedIndex::position_at`] takes. A random slot
+    /// that turns out occupied is a uniformly random entry (each entry has exactly one).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The position in slot `slot`, if it is occupied.
+    pub fn position_at(&self, slot: usize) -> Option<usize> {
+        self.slots
+            .get(slot)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.idx as usize)
+    }
+
+    /// Every position, in hash order.
+    pub fn positions(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.idx as usize)
+    }
+
+    /// Replaces every position `p` with `f(p)`, for an owner whose entries all moved (a
+    /// compaction). `f` keeps the caller's bounds on positions.
+    pub fn remap_positions(&mut self, mut f: impl FnMut(usize) -> usize) {
+        for s in self.slots.iter_mut().filter(|s| !s.is_empty()) {
+            s.idx = f(s.idx as usize) as u32;
+        }
+    }
+
     /// Adds an entry. The caller keeps `idx < MAX_ENTRIES` and `len() < MAX_ENTRIES`.
     pub fn insert(&mut self, h: u32, idx: usize) {
         if (self.len + 1).saturating_mul(5) > self.buckets.saturating_mul(4) {
