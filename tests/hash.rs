@@ -369,6 +369,77 @@ fn hash_limits_are_configurable() {
     }
 }
 
+/// HRANDFIELD on a big hash (a table) whose deletions left gaps in its index: single picks,
+/// distinct picks (few of many, and most of the hash), the whole hash, and picks with
+/// repetition that reach every field about equally often, each with its own value.
+#[test]
+fn hrandfield_picks_every_field_of_a_big_hash_alike() {
+    use std::collections::{HashMap, HashSet};
+    for shards in TOPOLOGIES {
+        let server = Server::start(shards, &[]);
+        let mut con = server.client();
+        let mut hset = redis::cmd("HSET");
+        hset.arg("big");
+        for i in 0..1000 {
+            hset.arg(format!("f{i}")).arg(format!("v{i}"));
+        }
+        let added: i64 = hset.query(&mut con).unwrap();
+        assert_eq!(added, 1000);
+        let mut hdel = redis::cmd("HDEL");
+        hdel.arg("big");
+        for i in (0..1000).filter(|i| i % 5 != 0) {
+            hdel.arg(format!("f{i}"));
+        }
+        let deleted: i64 = hdel.query(&mut con).unwrap();
+        assert_eq!(deleted, 800);
+        let encoding: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg("big")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(encoding, "hashtable");
+        let fields: HashSet<String> = (0..1000).step_by(5).map(|i| format!("f{i}")).collect();
+
+        let one: String = redis::cmd("HRANDFIELD").arg("big").query(&mut con).unwrap();
+        assert!(fields.contains(&one), "{one}");
+        for (count, want) in [(30, 30), (150, 150), (500, 200)] {
+            let picked: Vec<String> = redis::cmd("HRANDFIELD")
+                .arg("big")
+                .arg(count)
+                .query(&mut con)
+                .unwrap();
+            let distinct: HashSet<String> = picked.iter().cloned().collect();
+            assert_eq!(
+                (picked.len(), distinct.len()),
+                (want, want),
+                "count {count}"
+            );
+            assert!(distinct.is_subset(&fields), "count {count}");
+        }
+
+        let picks: Vec<String> = redis::cmd("HRANDFIELD")
+            .arg("big")
+            .arg(-40_000)
+            .arg("WITHVALUES")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(picks.len(), 80_000);
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for pair in picks.chunks(2) {
+            assert!(fields.contains(&pair[0]), "{}", pair[0]);
+            assert_eq!(pair[1], pair[0].replace('f', "v"));
+            *seen.entry(&pair[0]).or_default() += 1;
+        }
+        // 200 picks a field on average, a standard deviation of 14: 7 of them either way.
+        assert_eq!(seen.len(), 200, "every field picked ({shards} shards)");
+        let (least, most) = (seen.values().min(), seen.values().max());
+        assert!(
+            seen.values().all(|&n| (100..=300).contains(&n)),
+            "{least:?}..{most:?} picks a field ({shards} shards)"
+        );
+    }
+}
+
 /// The `db0:keys=N` count of `INFO keyspace` (0 when db0 is empty).
 fn keys_in_db0(raw: &mut Raw) -> usize {
     let info = raw.cmd(&["INFO", "keyspace"]);
