@@ -31,6 +31,23 @@
 /// Most records a chunk holds: an insertion shifts half of at most 1.25 KiB.
 const CHUNK: usize = 128;
 
+/// Records a chunk of `n` has room for before its bytes are reallocated: a quarter more, and
+/// at least 16 more, up to [`CHUNK`]. A record's room costs as much whether it is used or not,
+/// so a chunk gets a little at a time, not `CHUNK` at once nor twice what it holds; steps much
+/// smaller than these reallocate so often that the freed buffers fragment the heap (a million
+/// hashes with field TTLs took 3 MB more RSS with steps of an eighth).
+fn room(n: usize) -> usize {
+    (n + (n / 4).max(16)).min(CHUNK)
+}
+
+/// Grows `v` by half when it is full, rather than doubling it (the chunks' list and their
+/// first records: 50 bytes a chunk).
+fn reserve_half<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact(v.len() / 2 + 4);
+    }
+}
+
 /// The latest expiry a record holds: 2^48 - 1 ms, in the year 10889. A later one (only a key's
 /// can be, `EXPIREAT` takes any 64-bit time) is listed as this: never due in practice, and the
 /// entry keeps its exact expiry, so adding and removing it still meet the same record.
@@ -206,6 +223,10 @@ impl Chunk {
         }
         let (w, stride) = (usize::from(self.width), self.stride());
         let (pos, end) = (i * stride, self.bytes.len());
+        if end + stride > self.bytes.capacity() {
+            self.bytes
+                .reserve_exact(room(self.len() + 1) * stride - end);
+        }
         self.bytes.resize(end + stride, 0);
         self.bytes.copy_within(pos..end, pos + stride);
         write_le(&mut self.bytes[pos..pos + w], at - self.base);
@@ -234,8 +255,8 @@ impl Chunk {
     fn split_off(&mut self, i: usize) -> Chunk {
         let records: Vec<Record> = self.records().collect();
         let (left, right) = records.split_at(i.min(records.len()));
-        *self = Chunk::from_records(left, CHUNK);
-        Chunk::from_records(right, CHUNK)
+        *self = Chunk::from_records(left, room(left.len()));
+        Chunk::from_records(right, room(right.len()))
     }
 
     /// Appends the records of `next`, which all sort after these.
@@ -292,7 +313,7 @@ impl ExpiryIndex {
         let r = Record::new(at, h);
         self.len += 1;
         if self.chunks.is_empty() {
-            self.push_chunk(0, Chunk::from_records(&[r], 1));
+            self.push_chunk(0, Chunk::from_records(&[r], room(1)));
             return;
         }
         // The last chunk starting at or before `r` (the first chunk when `r` is the smallest).
@@ -308,7 +329,7 @@ impl ExpiryIndex {
             self.chunks[i].insert(at, r);
         } else if at == CHUNK && i + 1 == self.chunks.len() {
             // Past the end of everything: a new chunk, leaving this one full.
-            self.push_chunk(i + 1, Chunk::from_records(&[r], 1));
+            self.push_chunk(i + 1, Chunk::from_records(&[r], room(1)));
             return;
         } else if i > 0 && self.chunks[i - 1].len() < CHUNK {
             // Hand the first record to the left neighbour, an append there.
@@ -394,6 +415,8 @@ impl ExpiryIndex {
 
     /// Inserts a chunk at position `i`.
     fn push_chunk(&mut self, i: usize, chunk: Chunk) {
+        reserve_half(&mut self.chunks);
+        reserve_half(&mut self.firsts);
         self.firsts.insert(i, chunk.get(0));
         self.chunks.insert(i, chunk);
     }

@@ -43,14 +43,16 @@
 //! value is longer than `max_listpack_value` bytes. Each field is one entry holding field, optional
 //! expiry and value together (`varint(field_len << 2 | ttl_form) field [expiry] value`) in
 //! the table's [`Arena`](crate::arena) (entries back to back in shared blocks, no allocator header
-//! or rounding per field), and the entries' 6-byte slots sit in a dense `Vec` so that [`Hash::nth`]
-//! (HRANDFIELD) is O(1). An expiry takes 4 bytes, as its distance in ms from a base of the
-//! table's, when it lies in the 2^32 ms (49 days) from the base, and 48 bits otherwise; the base is
-//! set 2^31 ms before the first expiry the table holds and moves only while no field has one, so
-//! that a million fields given a day each pay 4 bytes apiece. (A hash whose fields always have
-//! some expiry keeps its base: 25 days after the first, new expiries take 6 bytes.) Lookups go
-//! through the keyspace's own index, an [`OrderedIndex`] of 8-byte slots `(hash32, entry index)`
-//! kept **sorted by hash32**. Keeping the index sorted is what makes HSCAN work: the cursor is a
+//! or rounding per field). An expiry within 2^23 ms (2.3 hours) either way of the table's first
+//! takes 3 bytes, the fields one command or one load gives a TTL; one within the 2^32 ms (49 days)
+//! from a base of the table's takes 4, as its distance from the base; any other 48 bits. The base
+//! is set 2^31 ms before the first expiry the table holds and moves only while no field has one,
+//! so that a million fields given a day each pay 3 bytes apiece. (A hash whose fields always
+//! have some expiry keeps its base: 25 days after the first, new expiries take 6 bytes.) Lookups
+//! go through the keyspace's own index, an [`OrderedIndex`] of 8-byte slots `(hash32, position)`
+//! whose positions are the entries' 4-byte arena slots themselves, so a field costs its entry
+//! and one index slot; HRANDFIELD draws index slots, again on an empty one. The index is kept
+//! **sorted by hash32**. Keeping the index sorted is what makes HSCAN work: the cursor is a
 //! position in hash space, not in slot space, so the index may grow or shrink between calls and a
 //! field present for the whole scan is still returned (Redis gets the same guarantee from its
 //! reverse-binary cursor over power-of-two tables).
@@ -1039,13 +1041,13 @@ struct TableEntry<'a> {
     ttl: Option<u64>,
     /// Offset of the expiry bytes (or of the value, when there are none).
     ttl_pos: usize,
-    /// Bytes of the expiry: 0, [`NARROW_TTL_BYTES`] or [`TTL_BYTES`].
+    /// Bytes of the expiry: 0, [`NEAR_TTL_BYTES`], [`NARROW_TTL_BYTES`] or [`TTL_BYTES`].
     ttl_len: usize,
     /// Offset of the value bytes.
     value_pos: usize,
 }
 
-/// The entry `e` of a table whose narrow expiries count from `ttl_base`.
+/// The entry `e` of a table whose narrow and near expiries count from `ttl_base`.
 fn parse_table_entry(e: &[u8], ttl_base: u64) -> Option<TableEntry<'_>> {
     let mut p = 0;
     let tag = read_varint(e, &mut p)?;
@@ -1058,7 +1060,11 @@ fn parse_table_entry(e: &[u8], ttl_base: u64) -> Option<TableEntry<'_>> {
             let distance = take(e, &mut p, NARROW_TTL_BYTES)?.try_into().ok()?;
             Some(ttl_base + u64::from(u32::from_le_bytes(distance)))
         }
-        _ => return None,
+        _ => {
+            let [a, b, c]: [u8; NEAR_TTL_BYTES] =
+                take(e, &mut p, NEAR_TTL_BYTES)?.try_into().ok()?;
+            Some(ttl_base + NEAR_FROM_BASE + u64::from(u32::from_le_bytes([a, b, c, 0])))
+        }
     };
     Some(TableEntry {
         field,
@@ -1091,12 +1097,29 @@ fn read_ttl([a, b, c, d, e, f]: [u8; TTL_BYTES]) -> u64 {
 /// Bytes of a field's expiry in a table entry when it is within 2^32 ms of the table's base.
 const NARROW_TTL_BYTES: usize = 4;
 
+/// Bytes of a field's expiry in a table entry when it is within 2^23 ms (2.3 hours) either way
+/// of the table's first expiry: the fields that one command, or one load, gives a TTL.
+const NEAR_TTL_BYTES: usize = 3;
+
+/// Where a near expiry counts from, as a distance from the table's base: 2^23 ms before the
+/// first expiry, which the base is 2^31 ms before (see [`Table::ttl_base_for`]).
+const NEAR_FROM_BASE: u64 = (1 << 31) - (1 << 23);
+
 /// A table entry's expiry bytes for `ttl`, as its tag's low bits name them and as they are
-/// stored: none; the distance from `ttl_base` in 4 bytes when it fits; else 48 bits.
+/// stored: none (0); in 3 bytes (3) when it is near the first expiry; the distance from
+/// `ttl_base` in 4 bytes (2) when that fits; else 48 bits (1).
 fn ttl_field(ttl: Option<u64>, ttl_base: u64) -> (u64, [u8; TTL_BYTES], usize) {
     let Some(at) = ttl else {
         return (0, [0; TTL_BYTES], 0);
     };
+    let near = at
+        .checked_sub(ttl_base)
+        .and_then(|d| d.checked_sub(NEAR_FROM_BASE))
+        .filter(|&d| d < 1 << (8 * NEAR_TTL_BYTES));
+    if let Some(d) = near {
+        let [a, b, c, _] = (d as u32).to_le_bytes();
+        return (3, [a, b, c, 0, 0, 0], NEAR_TTL_BYTES);
+    }
     match at.checked_sub(ttl_base).map(u32::try_from) {
         Some(Ok(distance)) => {
             let [a, b, c, d] = distance.to_le_bytes();
@@ -1179,7 +1202,8 @@ impl Table {
 
     /// The base to encode the expiry `ttl` against. While no field has an expiry nothing counts
     /// from the base, so the first expiry sets it, 2^31 ms before itself: the fields that a
-    /// command or a load gives expiries close to that one all fit in four bytes.
+    /// command or a load gives expiries close to that one fit in three bytes, those within 24
+    /// days of it in four.
     fn ttl_base_for(&mut self, ttl: Option<u64>) -> u64 {
         if let (Some(at), true) = (ttl, self.expiries.is_empty()) {
             self.ttl_base = at.saturating_sub(1 << 31);
@@ -2241,7 +2265,7 @@ mod tests {
     }
 
     #[test]
-    fn expiries_near_the_first_take_four_bytes() {
+    fn expiries_near_the_first_take_three_or_four_bytes() {
         let live = |h: &Hash| match h.repr() {
             Repr::Table(t) => (t.arena.live_bytes(), t.ttl_base),
             Repr::Compact(_) => unreachable!("a table"),
@@ -2249,26 +2273,43 @@ mod tests {
         let mut h = big_table(600);
         let (plain, _) = live(&h);
         let day = 86_400_000;
+        let hour = 3_600_000;
         let now = 1_800_000_000_000;
+        let first = now + day;
         for i in 0..600 {
-            h.set_expire_at(format!("field:{i}").as_bytes(), Some(now + day + i));
+            h.set_expire_at(format!("field:{i}").as_bytes(), Some(first + i));
         }
-        let (narrow, base) = live(&h);
-        assert_eq!((narrow - plain, base), (600 * 4, now + day - (1 << 31)));
-        // One far away takes six bytes, and going back to a near one takes four again.
-        h.set_expire_at(b"field:7", Some(now + 365 * day));
-        assert_eq!(live(&h).0 - plain, 599 * 4 + 6);
-        assert_eq!(h.expire_at(b"field:7"), Some(Some(now + 365 * day)));
-        h.set_expire_at(b"field:7", Some(now + 400 * day));
+        let (near, base) = live(&h);
+        assert_eq!((near - plain, base), (600 * 3, first - (1 << 31)));
+        // The edges of the near window (2^23 ms either way of the first expiry) and of the
+        // narrow one (2^32 ms from the base).
+        for (at, bytes) in [
+            (first - (1 << 23), 3),
+            (first - (1 << 23) - 1, 4),
+            (first + (1 << 23) - 1, 3),
+            (first + (1 << 23), 4),
+            (first + 2 * hour, 3),
+            (first - 3 * hour, 4),
+            (base, 4),
+            (base - 1, 6),
+            (base + (1 << 32) - 1, 4),
+            (base + (1 << 32), 6),
+            (now + 365 * day, 6),
+        ] {
+            h.set_expire_at(b"field:7", Some(at));
+            assert_eq!(h.expire_at(b"field:7"), Some(Some(at)), "{at}");
+            assert_eq!(live(&h).0 - plain, 599 * 3 + bytes, "{at}");
+        }
         h.set_expire_at(b"field:8", Some(now + 2));
         assert_eq!(h.expire_at(b"field:8"), Some(Some(now + 2)));
         assert_eq!(h.next_expiry(), Some(now + 2));
-        h.set_expire_at(b"field:7", Some(now));
-        assert_eq!(live(&h).0 - plain, 600 * 4);
-        // HINCRBY-like overwrites keep the narrow expiry; with no expiry left the next one
+        h.set_expire_at(b"field:7", Some(first + 7));
+        h.set_expire_at(b"field:8", Some(first + 8));
+        assert_eq!(live(&h).0 - plain, 600 * 3);
+        // HINCRBY-like overwrites keep the near expiry; with no expiry left the next one
         // chooses the base again.
         h.set(b"field:9", b"a longer value than before", true, &L);
-        assert_eq!(h.expire_at(b"field:9"), Some(Some(now + day + 9)));
+        assert_eq!(h.expire_at(b"field:9"), Some(Some(first + 9)));
         for i in 0..600 {
             h.set_expire_at(format!("field:{i}").as_bytes(), None);
         }
