@@ -782,7 +782,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     };
     let hash: &Hash = hash;
     // Compact hashes find a position by walking; list their fields once for the picks.
-    let pairs: Vec<(&[u8], &[u8])> = if hash.encoding() == "hashtable" {
+    let pairs: Vec<Pair<'_>> = if hash.encoding() == "hashtable" {
         Vec::new()
     } else {
         hash.iter().collect()
@@ -829,9 +829,14 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         header(reply, picks);
         if picks * 3 > len {
             // Close to the whole hash: shuffle the first `picks` of all the fields.
-            let mut all: Vec<(&[u8], &[u8])> = hash.iter().collect();
-            for i in 0..picks {
-                all.swap(i, i + random_below(len - i));
+            let mut all = if pairs.is_empty() {
+                hash.iter().collect()
+            } else {
+                pairs.clone()
+            };
+            let n = all.len();
+            for i in 0..picks.min(n) {
+                all.swap(i, i + random_below(n - i));
             }
             all.iter().take(picks).for_each(|&p| write(reply, p));
         } else {
@@ -850,17 +855,21 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// A field and its value.
+type Pair<'h> = (&'h [u8], &'h [u8]);
+
 /// A field picked uniformly at random from a hash's `positions` (see [`Hash::positions`]),
 /// with its position: positions are drawn until one holds a field, which picks each field
 /// with the same chance. A table's index is at least an eighth full once a command has purged
-/// its due fields, so this takes a few draws; should 64 miss, the first field after the last
-/// draw is taken, so that it always ends. `None` for an empty hash.
+/// its due fields, so this takes a few draws, and all of 1,024 miss with a chance below
+/// 10^-59; the first field after the last draw is taken then, so that it always ends. `None`
+/// for an empty hash.
 fn random_pick<'h>(
     positions: usize,
-    at: impl Fn(usize) -> Option<(&'h [u8], &'h [u8])>,
-) -> Option<(usize, (&'h [u8], &'h [u8]))> {
+    at: impl Fn(usize) -> Option<Pair<'h>>,
+) -> Option<(usize, Pair<'h>)> {
     let mut p = 0;
-    for _ in 0..64 {
+    for _ in 0..1024 {
         p = random_below(positions);
         if let Some(pair) = at(p) {
             return Some((p, pair));

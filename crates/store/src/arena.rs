@@ -37,8 +37,9 @@ const OWN: u32 = 1 << 31;
 const MAX_SHARED_BLOCKS: usize = 1 << 15;
 
 /// Entries with an allocation of their own an arena may have: their numbers take 31 bits, and
-/// the last is never used, so that no slot is `u32::MAX` (an index's mark for "empty").
-const MAX_OWN: usize = (OWN - 1) as usize;
+/// the last two are never used, so that every slot is a position an index takes (below
+/// [`MAX_ENTRIES`](crate::index::MAX_ENTRIES); `u32::MAX` is its mark for "empty").
+const MAX_OWN: usize = (OWN - 2) as usize;
 
 /// Where an entry lives, in 4 bytes: a shared block's number (15 bits) and the offset in it
 /// (16 bits: blocks are 64 KiB), or with the top bit set the number of an allocation of its
@@ -335,6 +336,8 @@ impl Arena {
     /// an allocation of its own keeps it: the allocation moves, its bytes are not copied.
     pub(crate) fn compact(&mut self, relocate: impl FnOnce(&mut dyn FnMut(Slot) -> Slot)) {
         let mut fresh = Arena::default();
+        // A move fails only for a slot that names no entry (or with 2^31 entries of their own
+        // already), which no live entry's slot is.
         relocate(&mut |slot| self.move_into(&mut fresh, slot).unwrap_or(slot));
         *self = fresh;
     }
@@ -511,7 +514,10 @@ mod tests {
 
     #[test]
     fn slots_are_never_an_empty_index_slot() {
-        assert_eq!(Slot::own(MAX_OWN - 1).position(), u32::MAX as usize - 1);
+        assert_eq!(
+            Slot::own(MAX_OWN - 1).position(),
+            crate::index::MAX_ENTRIES - 1
+        );
         let last_shared = Slot::shared(MAX_SHARED_BLOCKS - 1, BLOCK - 1);
         assert_eq!(
             last_shared.place(),

@@ -291,8 +291,9 @@ impl Hash {
     /// Converts a compact hash to a table when `limits` require it.
     /// Returns true when the field is new.
     ///
-    /// A table already holding `u32::MAX - 1` fields ignores new fields
-    /// (and returns false); that needs far more memory than any shard has.
+    /// A table already holding `u32::MAX - 1` fields, or whose arena has
+    /// run out of slots, ignores new fields (and returns false); that needs
+    /// far more memory than any shard has.
     pub fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool, limits: &HashLimits) -> bool {
         if let Repr::Compact(c) = self.repr_mut() {
             if let Some(is_new) = c.try_set(field, value, keep_ttl, limits) {
@@ -442,8 +443,8 @@ impl Hash {
         match self.repr() {
             Repr::Compact(c) => c.iter().nth(p).map(|e| (e.field, e.value)),
             Repr::Table(t) => {
-                let slot = Slot::from_position(t.index.position_at(p)?);
-                t.entry(slot).map(|e| (e.field, e.value))
+                let e = t.entry_at(t.index.position_at(p)?)?;
+                Some((e.field, e.value))
             }
         }
     }
@@ -523,7 +524,7 @@ impl<'a, P: Iterator<Item = usize>> Iterator for AnyIter<'a, P> {
         match self {
             AnyIter::Compact(it) => it.next().map(|e| (e.field, e.value, e.ttl)),
             AnyIter::Table(it, t) => it
-                .find_map(|p| t.entry(Slot::from_position(p)))
+                .find_map(|p| t.entry_at(p))
                 .map(|e| (e.field, e.value, e.ttl)),
         }
     }
@@ -1200,6 +1201,11 @@ impl Table {
             .and_then(|e| parse_table_entry(e, self.ttl_base))
     }
 
+    /// The entry whose slot the index holds as position `p`.
+    fn entry_at(&self, p: usize) -> Option<TableEntry<'_>> {
+        self.entry(Slot::from_position(p))
+    }
+
     /// The base to encode the expiry `ttl` against. While no field has an expiry nothing counts
     /// from the base, so the first expiry sets it, 2^31 ms before itself: the fields that a
     /// command or a load gives expiries close to that one fit in three bytes, those within 24
@@ -1213,9 +1219,9 @@ impl Table {
 
     /// The first field with hash `h` whose entry `accept` takes, as (index slot, entry).
     fn find_by(&self, h: u32, accept: impl Fn(TableEntry<'_>) -> bool) -> Option<(usize, Slot)> {
-        let (pos, p) = self.index.find(h, |p| {
-            self.entry(Slot::from_position(p)).is_some_and(&accept)
-        })?;
+        let (pos, p) = self
+            .index
+            .find(h, |p| self.entry_at(p).is_some_and(&accept))?;
         Some((pos, Slot::from_position(p)))
     }
 
@@ -1256,8 +1262,8 @@ impl Table {
             {
                 dst.copy_from_slice(value);
             }
-        } else {
-            self.rewrite_entry(pos, slot, Some(value), new_ttl);
+        } else if !self.rewrite_entry(pos, slot, Some(value), new_ttl) {
+            return;
         }
         if new_ttl.is_none() {
             if let Some(at) = old_ttl {
@@ -1269,9 +1275,16 @@ impl Table {
     /// Rewrites the entry in `slot`, indexed in index slot `pos`, with `value` (its own if
     /// `None`) and `ttl` (a value of a new size, or a TTL added or dropped); the field, and a
     /// kept value, are copied within the arena, not out of it.
-    fn rewrite_entry(&mut self, pos: usize, slot: Slot, value: Option<&[u8]>, ttl: Option<u64>) {
+    /// False, with the entry unchanged, only if no room could be had (see [`Arena::alloc`]).
+    fn rewrite_entry(
+        &mut self,
+        pos: usize,
+        slot: Slot,
+        value: Option<&[u8]>,
+        ttl: Option<u64>,
+    ) -> bool {
         let Some(e) = self.entry(slot) else {
-            return;
+            return false;
         };
         let field = e.ttl_pos - e.field.len()..e.ttl_pos;
         let kept = e.value_pos..e.value_pos + e.value.len();
@@ -1284,9 +1297,11 @@ impl Table {
             Part::New(ttl.get(..ttl_len).unwrap_or_default()),
             value.map_or(Part::Old(kept), Part::New),
         ];
-        if let Some(fresh) = self.arena.rebuild(slot, &parts) {
-            self.index.set_position(pos, fresh.position());
-        }
+        let Some(fresh) = self.arena.rebuild(slot, &parts) else {
+            return false;
+        };
+        self.index.set_position(pos, fresh.position());
+        true
     }
 
     fn insert_new(&mut self, field: &[u8], value: &[u8], ttl: Option<u64>, h: u32) -> bool {
@@ -1362,8 +1377,8 @@ impl Table {
             {
                 dst.copy_from_slice(bytes.get(..len).unwrap_or_default());
             }
-        } else {
-            self.rewrite_entry(pos, slot, None, at);
+        } else if !self.rewrite_entry(pos, slot, None, at) {
+            return true;
         }
         if let Some(old_at) = old_ttl {
             self.expiries.remove(old_at, h);
@@ -1421,7 +1436,7 @@ impl Table {
         // A cursor that continues is nonzero: it exceeds the hash of something reported.
         self.index
             .scan(cursor, count.max(1), |p| {
-                if let Some(e) = self.entry(Slot::from_position(p)) {
+                if let Some(e) = self.entry_at(p) {
                     f(e.field, e.value, e.ttl);
                 }
             })

@@ -1,14 +1,15 @@
-//! [`OrderedIndex`]: an index over a dense array of entries that has no stable positions, which
-//! finds entries by hash and walks them in hash order. (The earliest expiries are found by an
+//! [`OrderedIndex`]: an index over entries whose positions are the caller's (a place in a dense
+//! array, an address in an arena), which finds entries by hash and walks them in hash order. (The earliest expiries are found by an
 //! [`ExpiryIndex`](crate::expiry_index::ExpiryIndex).)
 //!
 //! # The ordered hash index
 //!
-//! [`OrderedIndex`] maps 32-bit hashes to positions in the caller's dense array and keeps its
-//! slots sorted by hash.
+//! [`OrderedIndex`] maps 32-bit hashes to 32-bit positions of the caller's and keeps its slots
+//! sorted by hash.
 //!
 //! The keyspace of a database keeps its keys densely packed in a `Vec` (so that a random key is
-//! one index away and a walk touches contiguous memory) and finds them through this index. The
+//! one index away and a walk touches contiguous memory) and finds them through this index; a big
+//! hash finds its fields' entries in its arena by the arena slots the index holds. The
 //! index is an open-addressing table of 8-byte slots `(hash, position)` with linear probing that
 //! never wraps around: a hash's *home* slot is `hash * buckets >> 32`, which grows with the hash,
 //! and every run of occupied slots stays sorted by hash (an insertion shifts the rest of its run
