@@ -765,3 +765,54 @@ impl Shard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use glommio::channels::shared_channel;
+    use glommio::{LocalExecutorBuilder, Placement};
+
+    /// A sender waiting for room in a full shard channel is woken when the receiver, on
+    /// another executor, makes room. The vendored channel wakes a sender only when the queue
+    /// was full, and it must read the queue's size for that after a fence that pairs with the
+    /// one a sender passes before going to sleep; with a stale size the sender could sleep on
+    /// with room in the queue, and nothing else would wake it here. 20,000 messages go through
+    /// a two-slot queue, so the sender waits for most of them; the watchdog turns a sender that
+    /// slept for good into a failure instead of a hung test. (The stale read itself is a
+    /// matter of store-buffer timing that 900,000 messages did not hit; this test guards the
+    /// wake-up path as a whole.)
+    #[test]
+    fn a_full_channel_wakes_its_waiting_sender() {
+        const MESSAGES: u64 = 20_000;
+        let (tx, rx) = shared_channel::new_bounded::<u64>(2);
+        let producer = LocalExecutorBuilder::new(Placement::Unbound)
+            .spawn(move || async move {
+                let tx = tx.connect().await;
+                for i in 0..MESSAGES {
+                    tx.send(i).await.expect("send");
+                }
+            })
+            .expect("an executor (io_uring)");
+        let consumer = LocalExecutorBuilder::new(Placement::Unbound)
+            .spawn(move || async move {
+                let rx = rx.connect().await;
+                let mut sum = 0;
+                while let Some(i) = rx.recv().await {
+                    sum += i;
+                }
+                sum
+            })
+            .expect("an executor (io_uring)");
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            producer.join().expect("producer");
+            let _ = done.send(consumer.join().expect("consumer"));
+        });
+        let sum = finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a sender slept with room in its queue");
+        assert_eq!(sum, MESSAGES * (MESSAGES - 1) / 2);
+    }
+}

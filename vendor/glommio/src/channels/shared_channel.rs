@@ -425,7 +425,14 @@ impl<T: Send + Sized> ConnectedReceiver<T> {
                 // for nothing each time its request was picked up, a full reactor turn
                 // (and, with both shards on one CPU, two context switches) per message.
                 // Testing "at most one free slot now" rather than "exactly one" also covers
-                // a push that refilled the queue since the pop.
+                // a push that refilled the queue since the pop. The fence pairs with the one
+                // a sender passes before its last look at the queue and its sleep
+                // (`SleepNotifier::prepare_to_sleep`): either that look sees this pop's room,
+                // or the size read here sees everything the sender pushed, and so that the
+                // queue was full. Without it the size could be read before the pop's store
+                // leaves this CPU (x86 lets a load pass an earlier store), from a tail that
+                // predates the sender's last pushes, and the sender would sleep on with room.
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
                 if self.state.buffer.size() + 1 >= self.state.buffer.capacity() {
                     self.notifier.notify(false);
                 }
