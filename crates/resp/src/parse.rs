@@ -265,6 +265,19 @@ fn header_line(
     at: usize,
     too_big: ProtocolError,
 ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
+    if let Some(header) = short_header(frame, at) {
+        return Ok(Some(header));
+    }
+    any_header_line(frame, at, too_big)
+}
+
+/// [`header_line`] for any line: finds the `\r`, then parses what came before it.
+#[allow(clippy::type_complexity)]
+fn any_header_line(
+    frame: &[u8],
+    at: usize,
+    too_big: ProtocolError,
+) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
     let rest = frame.get(at + 1..).unwrap_or_default();
     match rest.iter().position(|&c| c == b'\r') {
         None if rest.len() > INLINE_MAX => Err(too_big),
@@ -273,6 +286,33 @@ fn header_line(
         Some(cr) if cr + 1 >= rest.len() => Ok(None),
         Some(cr) => Ok(Some((parse_i64(&rest[..cr]), at + 1 + cr + 2))),
     }
+}
+
+/// [`header_line`]'s common case in one pass: 1 to 18 digits without a leading zero, then
+/// `\r` and a byte after it. Anything else (a sign, a lone or leading `0`, a longer number, a
+/// line not all here) is `None` and goes the general way, which answers such lines as Redis
+/// does; this one only saves a scan for the `\r` and a second pass over the digits (a third
+/// of a `GET`'s parsing).
+#[inline]
+fn short_header(frame: &[u8], at: usize) -> Option<(Option<i64>, usize)> {
+    let digits = frame.get(at + 1..)?;
+    let first = *digits.first()?;
+    if !(b'1'..=b'9').contains(&first) {
+        return None;
+    }
+    let mut value = i64::from(first - b'0');
+    for i in 1..=18 {
+        let c = *digits.get(i)?;
+        if c == b'\r' {
+            return (i + 1 < digits.len()).then_some((Some(value), at + i + 3));
+        }
+        if !c.is_ascii_digit() || i == 18 {
+            return None;
+        }
+        // At most 18 digits: below 10^18, no overflow.
+        value = value * 10 + i64::from(c - b'0');
+    }
+    None
 }
 
 enum Bulk {
@@ -457,6 +497,64 @@ fn hex(c: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass header reader answers every line it takes as the general one does, and
+    /// leaves it the lines it does not take.
+    #[test]
+    fn short_headers_read_as_any_header_does() {
+        let mut lines: Vec<Vec<u8>> = [
+            "$3\r\n",
+            "*5\r\n",
+            "$0\r\n",
+            "$01\r\n",
+            "$-1\r\n",
+            "$+1\r\n",
+            "$3\r",
+            "$3",
+            "$",
+            "$12a\r\n",
+            "$3\rX",
+            "$3\n\r\n",
+            "$ 3\r\n",
+            "$123456789012345678\r\n",
+            "$999999999999999999\r\n",
+            "$1234567890123456789\r\n",
+            "$9223372036854775807\r\n",
+            "$9223372036854775808\r\n",
+        ]
+        .iter()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+        let mut seed = 7u64;
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let digits = seed.to_string();
+            let cut = (seed % (digits.len() as u64 + 1)) as usize;
+            lines.push(format!("${}\r\n", &digits[..cut]).into_bytes());
+        }
+        let mut taken = 0;
+        for line in &lines {
+            let general = any_header_line(line, 0, ProtocolError::TooBigBulkCount);
+            match short_header(line, 0) {
+                Some(short) => {
+                    assert_eq!(
+                        general,
+                        Ok(Some(short)),
+                        "{:?}",
+                        String::from_utf8_lossy(line)
+                    );
+                    taken += 1;
+                }
+                None => assert_eq!(
+                    header_line(line, 0, ProtocolError::TooBigBulkCount),
+                    general
+                ),
+            }
+        }
+        assert!(taken > 1000, "{taken}");
+    }
 
     /// Parses every frame in `input`, returning the commands as byte vectors.
     fn parse_all(input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, ProtocolError> {
