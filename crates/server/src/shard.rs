@@ -772,7 +772,7 @@ mod tests {
     use std::time::Duration;
 
     use glommio::channels::shared_channel;
-    use glommio::{LocalExecutorBuilder, Placement};
+    use glommio::{GlommioError, LocalExecutorBuilder, Placement, ResourceType};
 
     /// A sender waiting for room in a full shard channel is woken when the receiver, on
     /// another executor, makes room. The vendored channel wakes a sender only when the queue
@@ -782,7 +782,7 @@ mod tests {
     /// a two-slot queue, so the sender waits for most of them; the watchdog turns a sender that
     /// slept for good into a failure instead of a hung test. (The stale read itself is a
     /// matter of store-buffer timing that 900,000 messages did not hit; this test guards the
-    /// wake-up path as a whole.)
+    /// wake-up path as a whole, and checks that the sender did wait.)
     #[test]
     fn a_full_channel_wakes_its_waiting_sender() {
         const MESSAGES: u64 = 20_000;
@@ -790,9 +790,15 @@ mod tests {
         let producer = LocalExecutorBuilder::new(Placement::Unbound)
             .spawn(move || async move {
                 let tx = tx.connect().await;
+                let mut waits = 0;
                 for i in 0..MESSAGES {
-                    tx.send(i).await.expect("send");
+                    if let Err(GlommioError::WouldBlock(ResourceType::Channel(i))) = tx.try_send(i)
+                    {
+                        waits += 1;
+                        tx.send(i).await.expect("send");
+                    }
                 }
+                waits
             })
             .expect("an executor (io_uring)");
         let consumer = LocalExecutorBuilder::new(Placement::Unbound)
@@ -807,12 +813,20 @@ mod tests {
             .expect("an executor (io_uring)");
         let (done, finished) = mpsc::channel();
         std::thread::spawn(move || {
-            producer.join().expect("producer");
-            let _ = done.send(consumer.join().expect("consumer"));
+            let waits = producer.join().map_err(|e| e.to_string());
+            let sum = consumer.join().map_err(|e| e.to_string());
+            let _ = done.send((waits, sum));
         });
-        let sum = finished
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a sender slept with room in its queue");
-        assert_eq!(sum, MESSAGES * (MESSAGES - 1) / 2);
+        let (waits, sum) = match finished.recv_timeout(Duration::from_secs(60)) {
+            Ok(results) => results,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("a sender slept with room in its queue"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the watchdog thread died"),
+        };
+        assert_eq!(sum, Ok(MESSAGES * (MESSAGES - 1) / 2));
+        let waits = waits.expect("the sender's executor");
+        assert!(
+            waits > MESSAGES / 10,
+            "the sender waited for room {waits} times"
+        );
     }
 }

@@ -138,7 +138,11 @@ impl<T> Buffer<T> {
         }
         let v = Some(unsafe { slot.value.get().read().assume_init() });
         slot.has_value.store(false, Ordering::Release);
-        self.ccache.head.store(head + 1, Ordering::Relaxed);
+        // Shardis: `Release`, not `Relaxed`: a sender that reads `head` (`free_space`) to
+        // learn there is room must then find the slot cleared, or `send` finds no room after
+        // all. Free on x86, where every store is a release; upstream's `Relaxed` allowed the
+        // reordering elsewhere.
+        self.ccache.head.store(head + 1, Ordering::Release);
         v
     }
 
