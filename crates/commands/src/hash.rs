@@ -28,7 +28,7 @@ use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
 
 use shardis_resp::{parse_i64, Reply};
-use shardis_store::hash::Hash;
+use shardis_store::hash::{FieldTtl, Hash};
 use shardis_store::ldouble::LongDouble;
 use shardis_store::value::itoa_buf;
 use shardis_store::{Db, Entry, Value};
@@ -296,17 +296,6 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// What `HSETEX` does with the TTLs of the fields it sets.
-#[derive(Clone, Copy, PartialEq)]
-enum SetExpiry {
-    /// Clear them (the default, as `HSET`).
-    Clear,
-    /// `KEEPTTL`.
-    Keep,
-    /// `EX` / `PX` / `EXAT` / `PXAT`: this absolute time.
-    At(u64),
-}
-
 /// `HSETEX key [FNX | FXX] [EX s | PX ms | EXAT t | PXAT t | KEEPTTL] FIELDS n field value ...`:
 /// sets the fields (only if none exists with `FNX`, only if all exist with `FXX`) and their
 /// TTL; 1 if they were set, 0 if the condition stopped it. A time not in the future deletes the
@@ -314,7 +303,7 @@ enum SetExpiry {
 pub fn hsetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now, limits) = (args.get(1), ctx.now_ms, ctx.settings.hash_limits);
     // Options come first and are checked before the key, as Redis does; FIELDS ends them.
-    let mut expiry = SetExpiry::Clear;
+    let mut expiry = FieldTtl::Clear;
     let mut only_if: Option<bool> = None; // Some(true): FXX, Some(false): FNX
     let mut first = None;
     let mut i = 2;
@@ -338,14 +327,14 @@ pub fn hsetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
                 first = Some(i + 2);
                 break;
             }
-            Some("keepttl") if expiry == SetExpiry::Clear => expiry = SetExpiry::Keep,
-            Some(option @ ("ex" | "px" | "exat" | "pxat")) if expiry == SetExpiry::Clear => {
+            Some("keepttl") if expiry == FieldTtl::Clear => expiry = FieldTtl::Keep,
+            Some(option @ ("ex" | "px" | "exat" | "pxat")) if expiry == FieldTtl::Clear => {
                 if i + 1 >= args.len() {
                     return Err(CmdError::MissingExpireTime);
                 }
                 i += 1;
                 let (unit_ms, base) = expiry_unit_and_base(option, now);
-                expiry = SetExpiry::At(field_expire_time(args.get(i), unit_ms, base, "hsetex")?);
+                expiry = FieldTtl::At(field_expire_time(args.get(i), unit_ms, base, "hsetex")?);
             }
             Some("ex" | "px" | "exat" | "pxat" | "keepttl") => {
                 return Err(CmdError::ConflictingExpiry)
@@ -377,14 +366,19 @@ pub fn hsetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
             return Ok(false);
         }
         hash.prepare_bulk_set((args.len() - first) / 2, &limits);
-        if let SetExpiry::At(_) = expiry {
+        if let FieldTtl::At(_) = expiry {
             hash.enable_field_expiry();
         }
         let mut pairs = args.cursor(first);
         while let (Ok(field), Ok(value)) = (pairs.next_bytes(), pairs.next_bytes()) {
-            hash.set(field, value, expiry != SetExpiry::Clear, &limits);
-            if let SetExpiry::At(at) = expiry {
-                expire_field(hash, field, at, ExpireIf::default(), now);
+            match expiry {
+                // A time already past deletes the field, as a field TTL command would.
+                FieldTtl::At(at) if at <= now => {
+                    hash.remove(field);
+                }
+                _ => {
+                    hash.set_with_ttl(field, value, expiry, &limits);
+                }
             }
         }
         Ok(true)

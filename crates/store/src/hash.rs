@@ -295,13 +295,32 @@ impl Hash {
     /// run out of slots, ignores new fields (and returns false); that needs
     /// far more memory than any shard has.
     pub fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool, limits: &HashLimits) -> bool {
+        let ttl = if keep_ttl {
+            FieldTtl::Keep
+        } else {
+            FieldTtl::Clear
+        };
+        self.set_with_ttl(field, value, ttl, limits)
+    }
+
+    /// [`Hash::set`] with the field's expiry chosen by `ttl`, value and expiry written in one
+    /// step (HSETEX): a compact hash is rebuilt once per field, not once for the value and
+    /// again for the expiry. A time in `FieldTtl::At` is the caller's to check: one that is
+    /// already past should delete the field instead.
+    pub fn set_with_ttl(
+        &mut self,
+        field: &[u8],
+        value: &[u8],
+        ttl: FieldTtl,
+        limits: &HashLimits,
+    ) -> bool {
         if let Repr::Compact(c) = self.repr_mut() {
-            if let Some(is_new) = c.try_set(field, value, keep_ttl, limits) {
+            if let Some(is_new) = c.try_set(field, value, ttl, limits) {
                 return is_new;
             }
         }
         let mut table = self.take_table();
-        let is_new = table.set(field, value, keep_ttl);
+        let is_new = table.set(field, value, ttl);
         self.set_table(table);
         is_new
     }
@@ -540,6 +559,28 @@ impl<'a, P: Iterator<Item = usize>> Iterator for AnyIter<'a, P> {
 // ---------------------------------------------------------------------------
 // Shared helpers
 // ---------------------------------------------------------------------------
+
+/// What setting a field does to its expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldTtl {
+    /// Drops it (`HSET`, and `HSETEX` without an expiry option).
+    Clear,
+    /// Keeps it (`HINCRBY`, `HSETEX ... KEEPTTL`).
+    Keep,
+    /// Sets it to this time, in ms (`HSETEX ... EX` and the like).
+    At(u64),
+}
+
+impl FieldTtl {
+    /// The expiry a field has after being set, given the one it had.
+    fn of(self, old: Option<u64>) -> Option<u64> {
+        match self {
+            FieldTtl::Clear => None,
+            FieldTtl::Keep => old,
+            FieldTtl::At(at) => Some(at),
+        }
+    }
+}
 
 /// A length with a flag in its low bit: how a table entry marks "this field
 /// has a TTL" without spending a byte on fields that have none, and how a
@@ -935,7 +976,7 @@ impl Compact {
         &mut self,
         field: &[u8],
         value: &[u8],
-        keep_ttl: bool,
+        ttl: FieldTtl,
         limits: &HashLimits,
     ) -> Option<bool> {
         if field.len() > limits.max_listpack_value || value.len() > limits.max_listpack_value {
@@ -943,13 +984,18 @@ impl Compact {
         }
         let header = self.header();
         if let Some(e) = self.find(field) {
-            let ttl = if keep_ttl { e.ttl } else { None };
+            let ttl = ttl.of(e.ttl);
             let range = e.range;
             let entry = EntryBytes::new(field, value, ttl, e.shared);
             if self.bytes().len() - range.len() + entry.len() > COMPACT_MAX_BYTES {
                 return None;
             }
-            self.edit(header.count, header.ex, range, entry.parts());
+            self.edit(
+                header.count,
+                header.ex || ttl.is_some(),
+                range,
+                entry.parts(),
+            );
             return Some(false);
         }
         if header.count >= limits.max_listpack_entries {
@@ -958,12 +1004,18 @@ impl Compact {
         // A new field of this compact hash, which counts towards sharing its name (see
         // `crate::field_names`; one bound for a table does not); an existing one keeps the
         // naming it has, without a lookup.
-        let entry = EntryBytes::new(field, value, None, field_names::id_of(field));
+        let ttl = ttl.of(None);
+        let entry = EntryBytes::new(field, value, ttl, field_names::id_of(field));
         if self.bytes().len().saturating_add(entry.len()) > COMPACT_MAX_BYTES {
             return None;
         }
         let end = self.bytes().len();
-        self.edit(header.count + 1, header.ex, end..end, entry.parts());
+        self.edit(
+            header.count + 1,
+            header.ex || ttl.is_some(),
+            end..end,
+            entry.parts(),
+        );
         Some(true)
     }
 
@@ -1235,24 +1287,24 @@ impl Table {
         self.entry(slot)
     }
 
-    fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool) -> bool {
+    fn set(&mut self, field: &[u8], value: &[u8], ttl: FieldTtl) -> bool {
         let h = self.hash(field);
         match self.find(field, h) {
             Some((pos, slot)) => {
-                self.overwrite(pos, slot, h, value, keep_ttl);
+                self.overwrite(pos, slot, h, value, ttl);
                 false
             }
-            None => self.insert_new(field, value, None, h),
+            None => self.insert_new(field, value, ttl.of(None), h),
         }
     }
 
-    fn overwrite(&mut self, pos: usize, slot: Slot, h: u32, value: &[u8], keep_ttl: bool) {
+    fn overwrite(&mut self, pos: usize, slot: Slot, h: u32, value: &[u8], ttl: FieldTtl) {
         let Some(old) = self.entry(slot) else {
             return;
         };
         let old_ttl = old.ttl;
-        let new_ttl = if keep_ttl { old_ttl } else { None };
-        if old.value.len() == value.len() && new_ttl.is_some() == old_ttl.is_some() {
+        let new_ttl = ttl.of(old_ttl);
+        if old.value.len() == value.len() && new_ttl == old_ttl {
             // Same layout (the common HINCRBY case): no reallocation.
             let value_pos = old.value_pos;
             if let Some(dst) = self
@@ -1265,9 +1317,12 @@ impl Table {
         } else if !self.rewrite_entry(pos, slot, Some(value), new_ttl) {
             return;
         }
-        if new_ttl.is_none() {
+        if new_ttl != old_ttl {
             if let Some(at) = old_ttl {
                 self.expiries.remove(at, h);
+            }
+            if let Some(at) = new_ttl {
+                self.expiries.add(at, h);
             }
         }
     }
@@ -2332,6 +2387,55 @@ mod tests {
         assert_eq!(live(&h).1, now + 1000 * day - (1 << 31));
         assert_eq!(h.expire_at(b"field:1"), Some(Some(now + 1000 * day)));
         check(&h);
+    }
+
+    /// Setting a value and its expiry in one step leaves a hash as setting them one after the
+    /// other does, compact or table, new field or old, with every kind of expiry change.
+    #[test]
+    fn set_with_ttl_matches_set_then_expire() {
+        let ttls = [
+            FieldTtl::Clear,
+            FieldTtl::Keep,
+            FieldTtl::At(1_800_000_000_000),
+            FieldTtl::At(1_800_000_000_001),
+            FieldTtl::At(1_900_000_000_000),
+        ];
+        for n in [3, 700] {
+            for (i, &ttl) in ttls.iter().enumerate() {
+                let mut one = big_table(n);
+                let mut two = big_table(n);
+                for h in [&mut one, &mut two] {
+                    h.set_expire_at(b"field:1", Some(1_800_000_000_000));
+                }
+                for (field, value) in [
+                    (&b"field:1"[..], &b"v"[..]),
+                    (b"field:1", b"a longer value"),
+                    (b"field:2", b"v2"),
+                    (b"new", b"fresh"),
+                ] {
+                    let new = one.set_with_ttl(field, value, ttl, &L);
+                    let old = two.expire_at(field).flatten();
+                    assert_eq!(two.set(field, value, ttl != FieldTtl::Clear, &L), new);
+                    match ttl {
+                        FieldTtl::At(at) => two.set_expire_at(field, Some(at)),
+                        FieldTtl::Keep => two.set_expire_at(field, old),
+                        FieldTtl::Clear => two.set_expire_at(field, None),
+                    };
+                    assert_eq!(one.get_with_ttl(field), two.get_with_ttl(field), "{n} {i}");
+                }
+                assert_eq!(one.encoding(), two.encoding());
+                assert_eq!(one.next_expiry(), two.next_expiry());
+                let all = |h: &Hash| {
+                    let mut v: Vec<_> = h.iter_with_ttl().collect();
+                    v.sort();
+                    v.iter()
+                        .map(|(f, v, t)| (f.to_vec(), v.to_vec(), *t))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(all(&one), all(&two));
+                check(&one);
+            }
+        }
     }
 
     #[test]
