@@ -7,7 +7,7 @@ mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use shardis_resp::parse_i64;
-use shardis_store::hash::{Hash, HashLimits};
+use shardis_store::hash::{FieldTtl, Hash, HashLimits};
 use std::hint::black_box;
 
 /// A hash with `n` fields `field<i>` -> `value-<i>`.
@@ -17,7 +17,7 @@ fn filled(n: usize, limits: &HashLimits) -> Hash {
         hash.set(
             format!("field{i}").as_bytes(),
             format!("value-{i}").as_bytes(),
-            false,
+            FieldTtl::Clear,
             limits,
         );
     }
@@ -38,16 +38,23 @@ fn operations(c: &mut Criterion) {
             b.iter(|| hash.get(black_box(b"absent")).map(<[u8]>::len))
         });
         group.bench_function("set overwrite", |b| {
-            b.iter(|| hash.set(black_box(&last), black_box(b"value-x"), false, &limits))
+            b.iter(|| {
+                hash.set(
+                    black_box(&last),
+                    black_box(b"value-x"),
+                    FieldTtl::Clear,
+                    &limits,
+                )
+            })
         });
         // HINCRBY's work on the value: read, parse, add, format, write back.
-        hash.set(b"counter", b"0", false, &limits);
+        hash.set(b"counter", b"0", FieldTtl::Clear, &limits);
         let mut text = itoa::Buffer::new();
         group.bench_function("incr", |b| {
             b.iter(|| {
                 let current = hash.get(b"counter").and_then(parse_i64).unwrap_or(0);
                 let next = text.format(current.wrapping_add(1));
-                hash.set(b"counter", next.as_bytes(), true, &limits)
+                hash.set(b"counter", next.as_bytes(), FieldTtl::Keep, &limits)
             })
         });
         group.bench_function("iterate (HGETALL)", |b| {

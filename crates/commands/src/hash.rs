@@ -221,7 +221,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, args: Args<'_>, command: &str) -> Result<usize, 
         let mut added = 0;
         let mut pairs = args.cursor(2);
         while let (Ok(field), Ok(value)) = (pairs.next_bytes(), pairs.next_bytes()) {
-            added += usize::from(hash.set(field, value, false, &limits));
+            added += usize::from(hash.set(field, value, FieldTtl::Clear, &limits));
         }
         Ok(added)
     })
@@ -236,7 +236,7 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         ctx.settings.hash_limits,
     );
     let set = with_hash(ctx.db(), key, now, |hash| {
-        Ok(!hash.contains(field) && hash.set(field, args.get(3), false, &limits))
+        Ok(!hash.contains(field) && hash.set(field, args.get(3), FieldTtl::Clear, &limits))
     })?;
     ctx.reply.integer(i64::from(set));
     Ok(())
@@ -257,7 +257,12 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
             None => 0,
         };
         let value = current.checked_add(increment).ok_or(CmdError::Overflow)?;
-        hash.set(field, itoa_buf::Buffer::new().format(value), true, &limits);
+        hash.set(
+            field,
+            itoa_buf::Buffer::new().format(value),
+            FieldTtl::Keep,
+            &limits,
+        );
         Ok(value)
     })?;
     ctx.reply.integer(value);
@@ -289,7 +294,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         let text = sum
             .to_redis_string()
             .ok_or(CmdError::IncrementNanOrInfinity)?;
-        hash.set(field, text.as_bytes(), true, &limits);
+        hash.set(field, text.as_bytes(), FieldTtl::Keep, &limits);
         Ok(text)
     })?;
     ctx.reply.bulk(text.as_bytes());
@@ -377,7 +382,7 @@ pub fn hsetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
                     hash.remove(field);
                 }
                 _ => {
-                    hash.set_with_ttl(field, value, expiry, &limits);
+                    hash.set(field, value, expiry, &limits);
                 }
             }
         }

@@ -666,6 +666,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::FieldTtl;
     use crate::value::StrValue;
 
     fn s(v: &str) -> Value {
@@ -830,7 +831,7 @@ mod tests {
         let mut h = crate::hash::Hash::new();
         for (i, &at) in ttls.iter().enumerate() {
             let field = format!("f{i}");
-            h.set(field.as_bytes(), b"v", false, &Default::default());
+            h.set(field.as_bytes(), b"v", FieldTtl::Clear, &Default::default());
             h.set_expire_at(field.as_bytes(), Some(at));
         }
         Value::Hash(h)

@@ -285,35 +285,16 @@ impl Hash {
         self.get_with_ttl(field).is_some()
     }
 
-    /// Inserts or overwrites `field`. With `keep_ttl = false` an existing
-    /// field loses its expiry (HSET semantics); with `true` it keeps it
-    /// (HINCRBY / HINCRBYFLOAT semantics). A new field never has an expiry.
-    /// Converts a compact hash to a table when `limits` require it.
-    /// Returns true when the field is new.
+    /// Inserts or overwrites `field`, its expiry as `ttl` says: dropped (HSET), kept (HINCRBY,
+    /// HINCRBYFLOAT; a new field has none to keep) or set (HSETEX, value and expiry written in
+    /// one step, so a compact hash is rebuilt once). A time in `FieldTtl::At` is the caller's
+    /// to check: one already past should delete the field instead. Converts a compact hash to
+    /// a table when `limits` require it. Returns true when the field is new.
     ///
     /// A table already holding `u32::MAX - 1` fields, or whose arena has
     /// run out of slots, ignores new fields (and returns false); that needs
     /// far more memory than any shard has.
-    pub fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool, limits: &HashLimits) -> bool {
-        let ttl = if keep_ttl {
-            FieldTtl::Keep
-        } else {
-            FieldTtl::Clear
-        };
-        self.set_with_ttl(field, value, ttl, limits)
-    }
-
-    /// [`Hash::set`] with the field's expiry chosen by `ttl`, value and expiry written in one
-    /// step (HSETEX): a compact hash is rebuilt once per field, not once for the value and
-    /// again for the expiry. A time in `FieldTtl::At` is the caller's to check: one that is
-    /// already past should delete the field instead.
-    pub fn set_with_ttl(
-        &mut self,
-        field: &[u8],
-        value: &[u8],
-        ttl: FieldTtl,
-        limits: &HashLimits,
-    ) -> bool {
+    pub fn set(&mut self, field: &[u8], value: &[u8], ttl: FieldTtl, limits: &HashLimits) -> bool {
         if let Repr::Compact(c) = self.repr_mut() {
             if let Some(is_new) = c.try_set(field, value, ttl, limits) {
                 return is_new;
@@ -1291,37 +1272,53 @@ impl Table {
         let h = self.hash(field);
         match self.find(field, h) {
             Some((pos, slot)) => {
-                self.overwrite(pos, slot, h, value, ttl);
+                self.change(pos, slot, h, Some(value), ttl);
                 false
             }
             None => self.insert_new(field, value, ttl.of(None), h),
         }
     }
 
-    fn overwrite(&mut self, pos: usize, slot: Slot, h: u32, value: &[u8], ttl: FieldTtl) {
+    /// Changes the field whose entry is in `slot` (index slot `pos`, hash `h`): its value to
+    /// `value` (kept if `None`), its expiry as `ttl` says. In place when the entry keeps its
+    /// layout (a value of the same length, expiry bytes of the same width: HINCRBY, a TTL
+    /// re-armed), rebuilt otherwise; the expiry index follows.
+    fn change(&mut self, pos: usize, slot: Slot, h: u32, value: Option<&[u8]>, ttl: FieldTtl) {
         let Some(old) = self.entry(slot) else {
             return;
         };
-        let old_ttl = old.ttl;
-        let new_ttl = ttl.of(old_ttl);
-        if old.value.len() == value.len() && new_ttl == old_ttl {
-            // Same layout (the common HINCRBY case): no reallocation.
-            let value_pos = old.value_pos;
-            if let Some(dst) = self
-                .arena
-                .get_mut(slot)
-                .and_then(|e| e.get_mut(value_pos..))
-            {
-                dst.copy_from_slice(value);
+        let (old_ttl, new_ttl) = (old.ttl, ttl.of(old.ttl));
+        let (_, ttl_bytes, ttl_len) = ttl_field(new_ttl, self.ttl_base);
+        let same_value_len = value.is_none_or(|v| v.len() == old.value.len());
+        // The widths (0, 3, 4, 6) tell the forms apart, so the tag stays right.
+        if same_value_len && ttl_len == old.ttl_len {
+            let (ttl_pos, value_pos) = (old.ttl_pos, old.value_pos);
+            if let Some(e) = self.arena.get_mut(slot) {
+                if new_ttl != old_ttl {
+                    if let (Some(dst), Some(src)) = (
+                        e.get_mut(ttl_pos..ttl_pos + ttl_len),
+                        ttl_bytes.get(..ttl_len),
+                    ) {
+                        dst.copy_from_slice(src);
+                    }
+                }
+                if let (Some(v), Some(dst)) = (value, e.get_mut(value_pos..)) {
+                    dst.copy_from_slice(v);
+                }
             }
-        } else if !self.rewrite_entry(pos, slot, Some(value), new_ttl) {
+        } else if !self.rewrite_entry(pos, slot, value, new_ttl) {
             return;
         }
-        if new_ttl != old_ttl {
-            if let Some(at) = old_ttl {
+        self.move_expiry(h, old_ttl, new_ttl);
+    }
+
+    /// Moves the record of the field with hash `h` in the expiry index from `old` to `new`.
+    fn move_expiry(&mut self, h: u32, old: Option<u64>, new: Option<u64>) {
+        if old != new {
+            if let Some(at) = old {
                 self.expiries.remove(at, h);
             }
-            if let Some(at) = new_ttl {
+            if let Some(at) = new {
                 self.expiries.add(at, h);
             }
         }
@@ -1368,9 +1365,7 @@ impl Table {
             return false;
         };
         self.index.insert(h, slot.position());
-        if let Some(at) = ttl {
-            self.expiries.add(at, h);
-        }
+        self.move_expiry(h, None, ttl);
         true
     }
 
@@ -1403,9 +1398,8 @@ impl Table {
     /// [`Table::remove_at`] without giving memory back, for purges that remove many fields in
     /// a row and shrink once at the end.
     fn unlink(&mut self, pos: usize, slot: Slot, h: u32) {
-        if let Some(at) = self.entry(slot).and_then(|e| e.ttl) {
-            self.expiries.remove(at, h);
-        }
+        let ttl = self.entry(slot).and_then(|e| e.ttl);
+        self.move_expiry(h, ttl, None);
         self.index.remove_keeping_size(pos);
         self.arena.free(slot);
     }
@@ -1415,32 +1409,8 @@ impl Table {
         let Some((pos, slot)) = self.find(field, h) else {
             return false;
         };
-        let Some(old) = self.entry(slot) else {
-            return false;
-        };
-        let old_ttl = old.ttl;
-        if old_ttl == at {
-            return true;
-        }
-        let (_, bytes, len) = ttl_field(at, self.ttl_base);
-        if old_ttl.is_some() && at.is_some() && len == old.ttl_len {
-            let ttl_pos = old.ttl_pos;
-            if let Some(dst) = self
-                .arena
-                .get_mut(slot)
-                .and_then(|e| e.get_mut(ttl_pos..ttl_pos + len))
-            {
-                dst.copy_from_slice(bytes.get(..len).unwrap_or_default());
-            }
-        } else if !self.rewrite_entry(pos, slot, None, at) {
-            return true;
-        }
-        if let Some(old_at) = old_ttl {
-            self.expiries.remove(old_at, h);
-        }
-        if let Some(new_at) = at {
-            self.expiries.add(new_at, h);
-        }
+        let ttl = at.map_or(FieldTtl::Clear, FieldTtl::At);
+        self.change(pos, slot, h, None, ttl);
         true
     }
 
@@ -1557,7 +1527,7 @@ mod tests {
             h.set(
                 format!("field:{i}").as_bytes(),
                 format!("v{i}").as_bytes(),
-                false,
+                FieldTtl::Clear,
                 &L,
             );
         }
@@ -1577,9 +1547,9 @@ mod tests {
     }
 
     fn basic_ops(h: &mut Hash, limits: &HashLimits) {
-        assert!(h.set(b"a", b"1", false, limits));
-        assert!(h.set(b"b", b"2", false, limits));
-        assert!(!h.set(b"a", b"one", false, limits));
+        assert!(h.set(b"a", b"1", FieldTtl::Clear, limits));
+        assert!(h.set(b"b", b"2", FieldTtl::Clear, limits));
+        assert!(!h.set(b"a", b"one", FieldTtl::Clear, limits));
         assert_eq!(h.get(b"a"), Some(&b"one"[..]));
         assert_eq!(h.get(b"b"), Some(&b"2"[..]));
         assert_eq!(h.get(b"c"), None);
@@ -1589,7 +1559,7 @@ mod tests {
         assert!(!h.remove(b"a"));
         assert_eq!(h.get(b"a"), None);
         assert_eq!(h.len(), 1);
-        assert!(h.set(b"a", b"again", false, limits));
+        assert!(h.set(b"a", b"again", FieldTtl::Clear, limits));
         assert_eq!(h.len(), 2);
         let mut all: Vec<_> = h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
         all.sort();
@@ -1661,14 +1631,14 @@ mod tests {
     fn converts_at_exactly_the_entry_limit() {
         let mut h = Hash::new();
         for i in 0..512 {
-            h.set(format!("f{i}").as_bytes(), b"v", false, &L);
+            h.set(format!("f{i}").as_bytes(), b"v", FieldTtl::Clear, &L);
         }
         assert_eq!(h.encoding(), "listpack");
         assert_eq!(h.len(), 512);
         // Overwriting at the limit does not convert.
-        assert!(!h.set(b"f0", b"w", false, &L));
+        assert!(!h.set(b"f0", b"w", FieldTtl::Clear, &L));
         assert_eq!(h.encoding(), "listpack");
-        assert!(h.set(b"f512", b"v", false, &L));
+        assert!(h.set(b"f512", b"v", FieldTtl::Clear, &L));
         assert_eq!(h.encoding(), "hashtable");
         assert_eq!(h.len(), 513);
         for i in 1..513 {
@@ -1683,31 +1653,31 @@ mod tests {
         let v64 = [b'x'; 64];
         let v65 = [b'x'; 65];
         let mut h = Hash::new();
-        h.set(&v64, &v64, false, &L);
+        h.set(&v64, &v64, FieldTtl::Clear, &L);
         assert_eq!(h.encoding(), "listpack");
         // Long value on overwrite.
-        h.set(&v64, &v65, false, &L);
+        h.set(&v64, &v65, FieldTtl::Clear, &L);
         assert_eq!(h.encoding(), "hashtable");
         assert_eq!(h.get(&v64), Some(&v65[..]));
         assert_eq!(h.len(), 1);
         // Long field.
         let mut h = Hash::new();
-        h.set(b"a", b"b", false, &L);
-        h.set(&v65, b"short", false, &L);
+        h.set(b"a", b"b", FieldTtl::Clear, &L);
+        h.set(&v65, b"short", FieldTtl::Clear, &L);
         assert_eq!(h.encoding(), "hashtable");
         assert_eq!(h.get(b"a"), Some(&b"b"[..]));
         assert_eq!(h.get(&v65), Some(&b"short"[..]));
         // Long value on a new field.
         let mut h = Hash::new();
-        h.set(b"a", &v65, false, &L);
+        h.set(b"a", &v65, FieldTtl::Clear, &L);
         assert_eq!(h.encoding(), "hashtable");
     }
 
     #[test]
     fn conversion_keeps_ttls_and_listpackex_flag() {
         let mut h = Hash::new();
-        h.set(b"a", b"1", false, &L);
-        h.set(b"b", b"2", false, &L);
+        h.set(b"a", b"1", FieldTtl::Clear, &L);
+        h.set(b"b", b"2", FieldTtl::Clear, &L);
         assert_eq!(h.encoding(), "listpack");
         assert!(h.set_expire_at(b"a", Some(1000)));
         assert_eq!(h.encoding(), "listpackex");
@@ -1715,7 +1685,7 @@ mod tests {
         assert!(h.set_expire_at(b"a", None));
         assert_eq!(h.encoding(), "listpackex");
         assert!(h.set_expire_at(b"a", Some(1000)));
-        h.set(b"c", &[0u8; 100], false, &L);
+        h.set(b"c", &[0u8; 100], FieldTtl::Clear, &L);
         assert_eq!(h.encoding(), "hashtable");
         assert_eq!(h.expire_at(b"a"), Some(Some(1000)));
         assert_eq!(h.expire_at(b"b"), Some(None));
@@ -1726,7 +1696,7 @@ mod tests {
     #[test]
     fn listpackex_follows_redis() {
         let mut h = Hash::new();
-        h.set(b"a", b"1", false, &L);
+        h.set(b"a", b"1", FieldTtl::Clear, &L);
         // HPERSIST on a plain listpack does not convert.
         assert!(h.set_expire_at(b"a", None));
         assert_eq!(h.encoding(), "listpack");
@@ -1735,7 +1705,7 @@ mod tests {
         assert_eq!(h.encoding(), "listpackex");
         assert_eq!(h.get(b"a"), Some(&b"1"[..]));
         let mut h = Hash::new();
-        h.set(b"a", b"1", false, &L);
+        h.set(b"a", b"1", FieldTtl::Clear, &L);
         h.enable_field_expiry();
         assert_eq!(h.encoding(), "listpackex");
         assert_eq!(h.len(), 1);
@@ -1743,7 +1713,7 @@ mod tests {
     }
 
     fn ttl_semantics(h: &mut Hash, limits: &HashLimits) {
-        h.set(b"f", b"1", false, limits);
+        h.set(b"f", b"1", FieldTtl::Clear, limits);
         assert_eq!(h.expire_at(b"f"), Some(None));
         assert_eq!(h.expire_at(b"nope"), None);
         assert!(!h.set_expire_at(b"nope", Some(1)));
@@ -1755,13 +1725,13 @@ mod tests {
         assert_eq!(h.expire_at(b"f"), Some(Some(7000)));
         assert_eq!(h.next_expiry(), Some(7000));
         // HINCRBY keeps the TTL, same and different value lengths.
-        h.set(b"f", b"2", true, limits);
+        h.set(b"f", b"2", FieldTtl::Keep, limits);
         assert_eq!(h.expire_at(b"f"), Some(Some(7000)));
-        h.set(b"f", b"200", true, limits);
+        h.set(b"f", b"200", FieldTtl::Keep, limits);
         assert_eq!(h.expire_at(b"f"), Some(Some(7000)));
         assert_eq!(h.get(b"f"), Some(&b"200"[..]));
         // HSET clears it.
-        h.set(b"f", b"300", false, limits);
+        h.set(b"f", b"300", FieldTtl::Clear, limits);
         assert_eq!(h.expire_at(b"f"), Some(None));
         assert_eq!(h.next_expiry(), None);
         // HPERSIST.
@@ -1786,7 +1756,7 @@ mod tests {
     #[test]
     fn prepare_bulk_set_converts_only_past_the_entry_limit() {
         let mut h = Hash::new();
-        h.set(b"a", b"1", false, &L);
+        h.set(b"a", b"1", FieldTtl::Clear, &L);
         h.prepare_bulk_set(512, &L);
         assert_eq!(h.encoding(), "listpack");
         h.set_expire_at(b"a", Some(7));
@@ -1807,9 +1777,9 @@ mod tests {
             assert_eq!(h.next_expiry(), Some(100));
             h.remove(b"field:1");
             assert_eq!(h.next_expiry(), Some(200));
-            h.set(b"field:2", b"x", false, &L);
+            h.set(b"field:2", b"x", FieldTtl::Clear, &L);
             assert_eq!(h.next_expiry(), Some(300));
-            h.set(b"field:3", b"x", true, &L);
+            h.set(b"field:3", b"x", FieldTtl::Keep, &L);
             assert_eq!(h.next_expiry(), Some(300));
             h.set_expire_at(b"field:3", Some(50));
             assert_eq!(h.next_expiry(), Some(50));
@@ -1823,10 +1793,10 @@ mod tests {
     fn purge_compact() {
         let mut h = Hash::new();
         for i in 0..10u64 {
-            h.set(format!("f{i}").as_bytes(), b"v", false, &L);
+            h.set(format!("f{i}").as_bytes(), b"v", FieldTtl::Clear, &L);
             h.set_expire_at(format!("f{i}").as_bytes(), Some(i * 10));
         }
-        h.set(b"keep", b"v", false, &L);
+        h.set(b"keep", b"v", FieldTtl::Clear, &L);
         assert_eq!(h.purge_expired(35, 2), 2);
         assert_eq!(h.len(), 9);
         assert_eq!(h.purge_expired(35, 100), 2);
@@ -1846,11 +1816,11 @@ mod tests {
         let mut h = Hash::new();
         for i in 0..n {
             let f = format!("field:{i}");
-            h.set(f.as_bytes(), b"value", false, &L);
+            h.set(f.as_bytes(), b"value", FieldTtl::Clear, &L);
             // Expiries in a scrambled order, all <= 1_000_000.
             h.set_expire_at(f.as_bytes(), Some((i as u64 * 7919) % 1_000_000));
         }
-        h.set(b"persistent", b"v", false, &L);
+        h.set(b"persistent", b"v", FieldTtl::Clear, &L);
         check(&h);
         let mut last = 0;
         let mut calls = 0;
@@ -1900,7 +1870,7 @@ mod tests {
     fn scan_compact_returns_everything_at_once() {
         let mut h = Hash::new();
         for i in 0..100 {
-            h.set(format!("f{i}").as_bytes(), b"v", false, &L);
+            h.set(format!("f{i}").as_bytes(), b"v", FieldTtl::Clear, &L);
         }
         let mut n = 0;
         assert_eq!(h.scan(0, 10, |_, _| n += 1), 0);
@@ -1930,7 +1900,7 @@ mod tests {
         // Starts compact: a scan there finishes in one call.
         let mut h = Hash::new();
         for i in 0..300 {
-            h.set(format!("stable:{i}").as_bytes(), b"v", false, &L);
+            h.set(format!("stable:{i}").as_bytes(), b"v", FieldTtl::Clear, &L);
         }
         let mut seen: Vec<Vec<u8>> = Vec::new();
         let mut cursor = h.scan(0, 10, |f, _| seen.push(f.to_vec()));
@@ -1939,7 +1909,7 @@ mod tests {
         // Convert and restart: the table scan must survive the index growing
         // and shrinking mid-scan.
         for i in 0..300 {
-            h.set(format!("temp:{i}").as_bytes(), b"v", false, &L);
+            h.set(format!("temp:{i}").as_bytes(), b"v", FieldTtl::Clear, &L);
         }
         assert_eq!(h.encoding(), "hashtable");
         seen.clear();
@@ -1953,7 +1923,12 @@ mod tests {
             // Between calls: grow a lot, then delete the churn again.
             if round % 2 == 1 {
                 for j in 0..3000 {
-                    h.set(format!("churn:{round}:{j}").as_bytes(), b"v", false, &L);
+                    h.set(
+                        format!("churn:{round}:{j}").as_bytes(),
+                        b"v",
+                        FieldTtl::Clear,
+                        &L,
+                    );
                 }
             } else {
                 for j in 0..3000 {
@@ -1985,9 +1960,9 @@ mod tests {
         ] {
             let mut h = Hash::new();
             for (i, f) in fields.iter().enumerate() {
-                assert!(h.set(f, &[i as u8, 0, 0xff], false, &limits));
+                assert!(h.set(f, &[i as u8, 0, 0xff], FieldTtl::Clear, &limits));
             }
-            assert!(h.set(b"empty-value", b"", false, &limits));
+            assert!(h.set(b"empty-value", b"", FieldTtl::Clear, &limits));
             assert_eq!(h.len(), 6);
             for (i, f) in fields.iter().enumerate() {
                 assert_eq!(h.get(f), Some(&[i as u8, 0, 0xff][..]));
@@ -2026,7 +2001,7 @@ mod tests {
             h.set(
                 format!("field:{i}").as_bytes(),
                 format!("longer-{i}").as_bytes(),
-                true,
+                FieldTtl::Keep,
                 &L,
             );
         }
@@ -2063,11 +2038,11 @@ mod tests {
     #[test]
     fn memory_usage_is_plausible() {
         let mut h = Hash::new();
-        h.set(b"name", b"user123456", false, &L);
-        h.set(b"email", b"user123456@example.com", false, &L);
-        h.set(b"age", b"42", false, &L);
-        h.set(b"city", b"Berlin", false, &L);
-        h.set(b"verified", b"1", false, &L);
+        h.set(b"name", b"user123456", FieldTtl::Clear, &L);
+        h.set(b"email", b"user123456@example.com", FieldTtl::Clear, &L);
+        h.set(b"age", b"42", FieldTtl::Clear, &L);
+        h.set(b"city", b"Berlin", FieldTtl::Clear, &L);
+        h.set(b"verified", b"1", FieldTtl::Clear, &L);
         let m = h.memory_usage();
         // 8 inline + 78 bytes of buffer (with its length) rounded to 80.
         assert!((82..=104).contains(&m), "{m}");
@@ -2094,16 +2069,16 @@ mod tests {
         let n = 100_000;
         for i in 0..n {
             let mut h = Hash::new();
-            h.set(b"name", format!("user{i}").as_bytes(), false, &L);
+            h.set(b"name", format!("user{i}").as_bytes(), FieldTtl::Clear, &L);
             h.set(
                 b"email",
                 format!("user{i}@example.com").as_bytes(),
-                false,
+                FieldTtl::Clear,
                 &L,
             );
-            h.set(b"age", b"42", false, &L);
-            h.set(b"city", b"Berlin", false, &L);
-            h.set(b"verified", b"1", false, &L);
+            h.set(b"age", b"42", FieldTtl::Clear, &L);
+            h.set(b"city", b"Berlin", FieldTtl::Clear, &L);
+            h.set(b"verified", b"1", FieldTtl::Clear, &L);
             total += h.memory_usage();
         }
         let per = total as f64 / n as f64;
@@ -2155,12 +2130,15 @@ mod tests {
                 match rng.below(10) {
                     0..=3 => {
                         let v = vec![b'v'; rng.below(12) as usize];
-                        let keep = rng.below(2) == 0;
-                        let new = h.set(&k, &v, keep, &limits);
+                        let ttl = match rng.below(3) {
+                            0 => FieldTtl::Clear,
+                            1 => FieldTtl::Keep,
+                            _ => FieldTtl::At(rng.below(1000)),
+                        };
+                        let new = h.set(&k, &v, ttl, &limits);
                         let old = model.get(&k).cloned();
                         assert_eq!(new, old.is_none());
-                        let ttl = if keep { old.and_then(|o| o.1) } else { None };
-                        model.insert(k, (v, ttl));
+                        model.insert(k, (v, ttl.of(old.and_then(|o| o.1))));
                     }
                     4 | 5 => assert_eq!(h.remove(&k), model.remove(&k).is_some()),
                     6 | 7 => {
@@ -2243,7 +2221,7 @@ mod tests {
         }
         let mut h = Hash::new();
         for (i, v) in values.iter().enumerate() {
-            h.set(format!("f{i}").as_bytes(), v, false, &wide);
+            h.set(format!("f{i}").as_bytes(), v, FieldTtl::Clear, &wide);
         }
         assert_eq!(h.encoding(), "listpack");
         for (i, v) in values.iter().enumerate() {
@@ -2251,8 +2229,8 @@ mod tests {
         }
         check(&h);
         // A one-byte integer overwritten by a string and back, in place or not.
-        h.set(b"f3", b"abc", false, &wide);
-        h.set(b"f4", b"11", false, &wide);
+        h.set(b"f3", b"abc", FieldTtl::Clear, &wide);
+        h.set(b"f4", b"11", FieldTtl::Clear, &wide);
         assert_eq!(h.get(b"f3"), Some(&b"abc"[..]));
         assert_eq!(h.get(b"f4"), Some(&b"11"[..]));
         assert_eq!(
@@ -2270,7 +2248,7 @@ mod tests {
             let mut h = Hash::new();
             h.set_stored_key(format!("user:{i}").as_bytes());
             for (n, name) in names.iter().enumerate() {
-                h.set(name, format!("{n}-{i:03}").as_bytes(), false, &L);
+                h.set(name, format!("{n}-{i:03}").as_bytes(), FieldTtl::Clear, &L);
             }
             h
         };
@@ -2298,7 +2276,7 @@ mod tests {
         let h = &mut hashes[150];
         assert!(h.set_expire_at(names[0], Some(500)));
         assert_eq!(h.expire_at(names[0]), Some(Some(500)));
-        assert!(!h.set(names[0], b"kept ttl", true, &L));
+        assert!(!h.set(names[0], b"kept ttl", FieldTtl::Keep, &L));
         assert_eq!(
             h.get_with_ttl(names[0]),
             Some((&b"kept ttl"[..], Some(500)))
@@ -2306,7 +2284,7 @@ mod tests {
         assert_eq!(h.purge_expired(500, 10), 1);
         assert!(h.remove(names[1]));
         assert_eq!(h.get(names[1]), None);
-        assert!(h.set(names[1], b"back", false, &L));
+        assert!(h.set(names[1], b"back", FieldTtl::Clear, &L));
         let copy = h.clone();
         assert_eq!(copy.get(names[1]), Some(&b"back"[..]));
         // Converting to a table spells the names out.
@@ -2378,7 +2356,12 @@ mod tests {
         assert_eq!(live(&h).0 - plain, 600 * 3);
         // HINCRBY-like overwrites keep the near expiry; with no expiry left the next one
         // chooses the base again.
-        h.set(b"field:9", b"a longer value than before", true, &L);
+        h.set(
+            b"field:9",
+            b"a longer value than before",
+            FieldTtl::Keep,
+            &L,
+        );
         assert_eq!(h.expire_at(b"field:9"), Some(Some(first + 9)));
         for i in 0..600 {
             h.set_expire_at(format!("field:{i}").as_bytes(), None);
@@ -2392,7 +2375,7 @@ mod tests {
     /// Setting a value and its expiry in one step leaves a hash as setting them one after the
     /// other does, compact or table, new field or old, with every kind of expiry change.
     #[test]
-    fn set_with_ttl_matches_set_then_expire() {
+    fn set_with_an_expiry_matches_set_then_expire() {
         let ttls = [
             FieldTtl::Clear,
             FieldTtl::Keep,
@@ -2413,9 +2396,14 @@ mod tests {
                     (b"field:2", b"v2"),
                     (b"new", b"fresh"),
                 ] {
-                    let new = one.set_with_ttl(field, value, ttl, &L);
+                    let new = one.set(field, value, ttl, &L);
                     let old = two.expire_at(field).flatten();
-                    assert_eq!(two.set(field, value, ttl != FieldTtl::Clear, &L), new);
+                    let first = if ttl == FieldTtl::Clear {
+                        FieldTtl::Clear
+                    } else {
+                        FieldTtl::Keep
+                    };
+                    assert_eq!(two.set(field, value, first, &L), new);
                     match ttl {
                         FieldTtl::At(at) => two.set_expire_at(field, Some(at)),
                         FieldTtl::Keep => two.set_expire_at(field, old),
@@ -2441,23 +2429,23 @@ mod tests {
     #[test]
     fn the_stored_key_survives_every_change() {
         let mut h = Hash::new();
-        h.set(b"a", b"1", false, &L);
+        h.set(b"a", b"1", FieldTtl::Clear, &L);
         h.set_stored_key(b"user:1");
         assert_eq!(h.stored_key(), b"user:1");
-        h.set(b"b", b"two", false, &L);
-        h.set(b"a", b"one", false, &L);
+        h.set(b"b", b"two", FieldTtl::Clear, &L);
+        h.set(b"a", b"one", FieldTtl::Clear, &L);
         h.set_expire_at(b"b", Some(10));
         assert_eq!(h.purge_expired(10, 10), 1);
         assert!(h.remove(b"a"));
         assert!(h.is_empty());
         assert_eq!(h.stored_key(), b"user:1", "an empty hash keeps its key");
-        h.set(b"c", b"3", false, &L);
+        h.set(b"c", b"3", FieldTtl::Clear, &L);
         h.set_stored_key(b"user:2");
         assert_eq!(h.stored_key(), b"user:2");
         assert_eq!(h.get(b"c"), Some(&b"3"[..]));
         // Through conversion to a table and on.
         for i in 0..600 {
-            h.set(format!("f{i}").as_bytes(), b"v", false, &L);
+            h.set(format!("f{i}").as_bytes(), b"v", FieldTtl::Clear, &L);
         }
         assert_eq!(h.encoding(), "hashtable");
         assert_eq!(h.stored_key(), b"user:2");
