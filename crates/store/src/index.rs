@@ -1,6 +1,6 @@
 //! [`OrderedIndex`]: an index over entries whose positions are the caller's (a place in a dense
-//! array, an address in an arena), which finds entries by hash and walks them in hash order. (The earliest expiries are found by an
-//! [`ExpiryIndex`](crate::expiry_index::ExpiryIndex).)
+//! array, an address in an arena), which finds entries by hash and walks them in hash order.
+//! (The earliest expiries are found by an [`ExpiryIndex`](crate::expiry_index::ExpiryIndex).)
 //!
 //! # The ordered hash index
 //!
