@@ -4,6 +4,7 @@
 //! | module        | covers                                                            |
 //! |---------------|-------------------------------------------------------------------|
 //! | `harness`     | starting servers (and Debian's redis-server), raw RESP clients    |
+//! | `clients`     | redis-py and ioredis driven as applications do, against Redis     |
 //! | `routing`     | keys spread over shards, hash tags, multi-shard commands, pipelines|
 //! | `protocol`    | RESP2/RESP3, inline commands, malformed input, limits, disconnects |
 //! | `server`      | INFO, CLIENT, CONFIG, COMMAND, AUTH, SHUTDOWN, signals, options    |
@@ -21,6 +22,7 @@
 mod harness;
 
 mod cjson;
+mod clients;
 mod differential;
 mod differential_keys;
 mod hash;
