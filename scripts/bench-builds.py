@@ -50,6 +50,8 @@ def main():
     p.add_argument("--build", action="append", required=True, metavar="NAME=PATH",
                    help="a shardis-server binary to measure (repeat)")
     p.add_argument("--no-redis", action="store_true", help="leave redis-server out")
+    p.add_argument("--redis", action="append", default=[], metavar="NAME=PATH",
+                   help="another Redis to measure beside Debian's, such as scripts/redis-7.4.sh (repeat)")
     p.add_argument("--tests", default="set:1,get:1")
     p.add_argument("--command", help="a shardis-bench template instead of redis-benchmark")
     p.add_argument("--key-prefix", default="k:")
@@ -58,9 +60,10 @@ def main():
                         "run, such as SCRIPT LOAD for an EVALSHA template; repeatable")
     add_run_args(p)
     args = p.parse_args()
-    builds = dict(b.split("=", 1) for b in args.build)
+    builds = {name: ("shardis", path) for name, path in (b.split("=", 1) for b in args.build)}
     if not args.no_redis:
-        builds["redis"] = None
+        builds["redis"] = ("redis", None)
+    builds.update({name: ("redis", path) for name, path in (b.split("=", 1) for b in args.redis)})
     ensure_tools(["taskset"] + ([] if args.command else ["redis-benchmark"])
                  + ([] if args.no_redis else ["redis-server"]))
     if args.command:
@@ -74,8 +77,7 @@ def main():
         order = list(builds.items())
         for r in range(args.rounds):
             # Each round starts with the next build: the position in a round biases the figure.
-            for name, path in order[r % len(order):] + order[:r % len(order)]:
-                kind = "redis" if path is None else "shardis"
+            for name, (kind, path) in order[r % len(order):] + order[:r % len(order)]:
                 with Server(kind, args.server_cpus, args.shards, path=path) as server:
                     for setup in args.setup:
                         subprocess.run(["redis-cli", "-p", str(server.port)] + shlex.split(setup),

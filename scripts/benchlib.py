@@ -132,8 +132,9 @@ def cpu_seconds(pid):
 
 class Server:
     """A shardis-server (`kind` "shardis") or redis-server ("redis") on a free port, pinned to
-    `cpus`; a context manager that stops it on exit. `path` names another shardis-server binary
-    than the one build_release prepared."""
+    `cpus`; a context manager that stops it on exit. `path` names another binary than the
+    shardis-server build_release prepared, or than Debian's redis-server (such as
+    scripts/redis-7.4.sh)."""
 
     def __init__(self, kind, cpus, shards=1, path=None):
         self.kind = kind
@@ -142,7 +143,7 @@ class Server:
             cmd = [path or binary("shardis-server"), "--port", str(self.port), "--shards", str(shards),
                    "--loglevel", "warning"]
         else:
-            cmd = ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
+            cmd = [path or "redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
                    "--loglevel", "warning"]
         self.proc = subprocess.Popen(["taskset", "-c", cpus] + cmd, stdout=subprocess.DEVNULL)
         wait_ready(self.port, self.proc)
