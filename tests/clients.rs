@@ -15,15 +15,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Fetches the client libraries; false, saying so, where they cannot be had (no network).
-fn fetch_libraries() -> bool {
+/// Fetches the client libraries and starts Debian's redis-server to compare with; None, saying
+/// so, where either cannot be had (no network, no redis-server).
+fn libraries_and_redis() -> Option<RealRedis> {
     let fetched = Command::new(root().join("scripts/clients.sh"))
         .status()
         .is_ok_and(|s| s.success());
     if !fetched {
         eprintln!("SKIPPED: the client libraries could not be fetched (scripts/clients.sh)");
+        return None;
     }
-    fetched
+    RealRedis::start()
 }
 
 /// Runs one of the client scripts against `port` and returns what it printed; fails the test,
@@ -57,10 +59,7 @@ fn assert_same(redis: &str, shardis: &str, context: &str) {
 
 #[test]
 fn redis_py_gets_the_answers_redis_gives() {
-    if !fetch_libraries() {
-        return;
-    }
-    let Some(redis) = RealRedis::start() else {
+    let Some(redis) = libraries_and_redis() else {
         return;
     };
     let redis_7_4 = RealRedis::start_7_4();
@@ -85,10 +84,7 @@ fn redis_py_gets_the_answers_redis_gives() {
 
 #[test]
 fn ioredis_gets_the_answers_redis_gives() {
-    if !fetch_libraries() {
-        return;
-    }
-    let Some(redis) = RealRedis::start() else {
+    let Some(redis) = libraries_and_redis() else {
         return;
     };
     let want = run("node", "ioredis.js", redis.port, &[]);
