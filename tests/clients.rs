@@ -1,6 +1,7 @@
 //! Client libraries other than the `redis` crate, driven as applications drive them: redis-py
 //! (RESP2 and RESP3: pipelines, transactions with WATCH, `register_script`, scan iterators,
-//! the field-TTL methods) and ioredis (auto-pipelining, `defineCommand`, scan streams). Each
+//! the field-TTL methods), ioredis (auto-pipelining, `defineCommand`, scan streams) and
+//! node-redis (RESP2 and RESP3: `defineScript`, scan iterators, the field-TTL methods). Each
 //! library runs a script from `tests/clients/` that prints one line per step; the lines from
 //! Shardis must be the ones Redis gives, Debian's 7.0 for what it has and 7.4 for field TTLs.
 //! The Redis 8 hash commands, which neither has, are checked inside the script against their
@@ -92,5 +93,22 @@ fn ioredis_gets_the_answers_redis_gives() {
         let server = Server::start(shards, &[]);
         let got = run("node", "ioredis.js", server.port, &[]);
         assert_same(&want, &got, &format!("{shards} shards"));
+    }
+}
+
+#[test]
+fn node_redis_gets_the_answers_redis_gives() {
+    let Some(redis) = libraries_and_redis() else {
+        return;
+    };
+    let node = |port, args: &[&str]| run("node", "node_redis.js", port, args);
+    for resp in ["2", "3"] {
+        let want = node(redis.port, &[resp, "common"]);
+        for shards in TOPOLOGIES {
+            let server = Server::start(shards, &[]);
+            let context = format!("RESP{resp}, {shards} shards");
+            assert_same(&want, &node(server.port, &[resp, "common"]), &context);
+            node(server.port, &[resp, "redis8"]);
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! | module        | covers                                                            |
 //! |---------------|-------------------------------------------------------------------|
 //! | `harness`     | starting servers (and Debian's redis-server), raw RESP clients    |
-//! | `clients`     | redis-py and ioredis driven as applications do, against Redis     |
+//! | `clients`     | redis-py, ioredis and node-redis driven as applications do, against Redis |
 //! | `routing`     | keys spread over shards, hash tags, multi-shard commands, pipelines|
 //! | `protocol`    | RESP2/RESP3, inline commands, malformed input, limits, disconnects |
 //! | `server`      | INFO, CLIENT, CONFIG, COMMAND, AUTH, SHUTDOWN, signals, options    |

@@ -4,21 +4,9 @@
 // usage: node ioredis.js PORT
 "use strict";
 const Redis = require("ioredis");
+const { show, errorOf } = require("./lib");
 
 const port = Number(process.argv[2]);
-
-function show(label, value) {
-  console.log(JSON.stringify([label, value]));
-}
-
-async function errorOf(promise) {
-  try {
-    await promise;
-    return "no error";
-  } catch (e) {
-    return "error: " + e.message;
-  }
-}
 
 async function drain(stream) {
   const all = [];
