@@ -9,6 +9,7 @@
 //! | `protocol`    | RESP2/RESP3, inline commands, malformed input, limits, disconnects |
 //! | `server`      | INFO, CLIENT, CONFIG, COMMAND, AUTH, SHUTDOWN, signals, options    |
 //! | `differential`| the same commands sent to Redis and to Shardis, replies compared   |
+//! | `fuzz`        | random arguments to every command: answered, nothing else touched |
 //! | `differential_keys` | the same, for strings, counters, keyspace, expiry and lists |
 //! | `transactions`| MULTI/EXEC/WATCH, atomic across shards                             |
 //! | `hash`        | hash commands, field TTLs, active field expiry, hash differential  |
@@ -25,6 +26,7 @@ mod cjson;
 mod clients;
 mod differential;
 mod differential_keys;
+mod fuzz;
 mod hash;
 mod keyspace;
 mod lists;
