@@ -221,6 +221,14 @@ fn transaction_replies_match_redis() {
         &["GET", "k"],
         &["SELECT", "0"],
         &["GET", "k"],
+        // An EXEC refused for its arguments discards the transaction and the watches.
+        &["WATCH", "k"],
+        &["MULTI"],
+        &["SET", "k", "3"],
+        &["EXEC", "extra"],
+        &["GET", "k"],
+        &["EXEC"],
+        &["EXEC", "extra"],
     ];
     for shards in TOPOLOGIES {
         let shardis = Server::start(shards, &[]);

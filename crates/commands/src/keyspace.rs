@@ -229,9 +229,14 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> Result<bool, C
 
 /// A database number argument (`COPY ... DB n`, `MOVE key n`), checked against the shard's.
 fn db_index(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
-    let n = parse_i64(arg)
-        .filter(|n| i32::try_from(*n).is_ok())
-        .ok_or(CmdError::NotInteger)?;
+    let n = parse_i64(arg).ok_or(CmdError::NotInteger)?;
+    // Redis reads the index as a C int, and says so past its range.
+    if i32::try_from(n).is_err() {
+        return Err(CmdError::OutOfRangeBetween(
+            i32::MIN.into(),
+            i32::MAX.into(),
+        ));
+    }
     usize::try_from(n)
         .ok()
         .filter(|&n| n < ctx.store.dbs.len())

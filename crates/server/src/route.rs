@@ -196,7 +196,8 @@ impl Plan {
             (s.db, s.proto)
         };
         let name = args.get(0);
-        let rejected = match lookup(name) {
+        let found = lookup(name);
+        let rejected = match found {
             None => Err(CmdError::unknown_command(name, args.iter().skip(1))),
             Some(cmd) if !cmd.has(flag::NO_AUTH) && !client.state.borrow().authenticated => {
                 Err(CmdError::NoAuth)
@@ -211,6 +212,18 @@ impl Plan {
         };
         let cmd = match rejected {
             Ok(cmd) => cmd,
+            Err(err) if found.is_some_and(|cmd| cmd.name == "exec") => {
+                // A refused `EXEC` (arity, authentication, a busy script) discards the
+                // transaction, open or not, and says why in an EXECABORT, as Redis's
+                // `execCommandAbort` does: the reason without its `ERR` code.
+                transaction::discard(client);
+                let reason = err.to_string();
+                let reason = reason.strip_prefix("ERR ").unwrap_or(&reason);
+                Reply::new(out, proto).error(&format!(
+                    "EXECABORT Transaction discarded because of: {reason}"
+                ));
+                return Flow::Continue;
+            }
             Err(err) => {
                 // A command rejected inside MULTI dooms the transaction (EXECABORT).
                 if let Some(tx) = client.state.borrow_mut().multi.as_mut() {

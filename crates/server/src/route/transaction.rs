@@ -155,9 +155,7 @@ impl Plan {
             }
             TxCommand::Discard if !in_multi => reply.error("ERR DISCARD without MULTI"),
             TxCommand::Discard => {
-                let mut state = client.state.borrow_mut();
-                state.multi = None;
-                state.watched.clear();
+                discard(client);
                 reply.ok();
             }
             TxCommand::Unwatch => {
@@ -418,4 +416,12 @@ impl Plan {
         let replies = self.shard.send(target, RequestBody::Exec(batch)).await;
         replies.wait().await.into_replies()
     }
+}
+
+/// Ends the connection's transaction, if one is open, and forgets its watched keys (`DISCARD`,
+/// and an `EXEC` refused before it could run).
+pub(super) fn discard(client: &Client) {
+    let mut state = client.state.borrow_mut();
+    state.multi = None;
+    state.watched.clear();
 }
