@@ -409,18 +409,10 @@ impl Plan {
         args: Args<'_>,
         out: &mut Vec<u8>,
     ) {
-        // `MSET k v k` would hand one shard a key without its value: refuse it whole, as the
-        // command itself would on one shard.
-        let step = cmd.step.max(1);
-        if cmd
-            .key_positions(args)
-            .last()
-            .is_some_and(|p| p + step as usize > args.len())
-        {
+        let Some(fan) = self.fan(cmd, args) else {
             error(out, call.proto, CmdError::WrongArity(cmd.name.to_owned()));
             return;
-        }
-        let fan = self.fan(cmd, args);
+        };
         let mut shards = fan.shards.clone();
         shards.sort_unstable();
         let shard = self.shard.clone();
@@ -557,12 +549,17 @@ impl Plan {
     }
 
     /// Cuts a `Split` command into per-shard parts, each with the keys (and the arguments that
-    /// go with them) its shard owns, in their original order.
-    fn fan<'b>(&self, cmd: &Command, args: Args<'b>) -> Fan<'b> {
+    /// go with them) its shard owns, in their original order. None when the last key lacks
+    /// arguments (`MSET k v k`): one shard would get a key without its value, so the command is
+    /// refused whole, as its handler refuses it on one shard.
+    fn fan<'b>(&self, cmd: &Command, args: Args<'b>) -> Option<Fan<'b>> {
         let step = cmd.step.max(1) as usize;
         let positions: Vec<usize> = cmd.key_positions(args).collect();
         let first = positions.first().copied().unwrap_or(1);
         let after = positions.last().map_or(args.len(), |&p| p + step);
+        if after > args.len() {
+            return None;
+        }
         let mut fan = Fan {
             shards: Vec::new(),
             parts: Vec::new(),
@@ -584,7 +581,7 @@ impl Plan {
         for part in &mut fan.parts {
             part.extend((after..args.len()).map(|i| args.get(i)));
         }
-        fan
+        Some(fan)
     }
 
     /// A multi-key command whose keys live on several shards, run atomically by moving its

@@ -369,10 +369,10 @@ impl Plan {
                 let call = Call { handler, db, proto };
                 match self.owner(cmd, args) {
                     Some(owner) => self.exec_at(owner, step, call, args, out).await,
-                    None => {
-                        let fan = self.fan(cmd, args);
-                        self.fan_out(call, merge, fan, Some(step), out).await;
-                    }
+                    None => match self.fan(cmd, args) {
+                        Some(fan) => self.fan_out(call, merge, fan, Some(step), out).await,
+                        None => super::error(out, proto, CmdError::WrongArity(cmd.name.to_owned())),
+                    },
                 }
             }
             Route::Broadcast(handler, merge) => {
