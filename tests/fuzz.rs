@@ -142,7 +142,8 @@ fn random_command(rng: &mut StdRng, name: &str) -> Vec<String> {
 }
 
 /// Runs random forms of every command in `names` on each of `raws` (each try after `setup`),
-/// some inside `MULTI` ... `EXEC`, and hands each command and its replies to `check`.
+/// some inside `MULTI` ... `EXEC`, some pipelined with others, and hands each try's commands
+/// and replies to `check`.
 fn fuzz(
     raws: &mut [Raw],
     names: &[String],
@@ -153,28 +154,34 @@ fn fuzz(
     for name in names {
         for _ in 0..setting("SHARDIS_FUZZ_TRIES", 40) {
             raws.iter_mut().for_each(|raw| set_up(raw, setup));
-            let mut args = random_command(&mut rng, name);
-            let words: Vec<&str> = args.iter().map(String::as_str).collect();
-            // A quarter of the tries are queued in a transaction: queuing checks the command's
-            // name and arity, EXEC runs it (or refuses them all).
-            let mut frame = encode(&words);
-            let mut count = 1;
+            // A quarter of the tries are queued in a transaction (queuing checks the command's
+            // name and arity, EXEC runs it or refuses them all), a quarter are pipelined with
+            // two random other commands in one write (batches, groups and steps across shards).
+            let mut commands = vec![random_command(&mut rng, name)];
             if rng.random_bool(0.25) {
-                frame = [encode(&["MULTI"]), frame, encode(&["EXEC"])].concat();
-                count = 3;
-                args.insert(0, "MULTI ;".to_owned());
-                args.push("; EXEC".to_owned());
+                commands.insert(0, vec!["MULTI".to_owned()]);
+                commands.push(vec!["EXEC".to_owned()]);
+            } else if rng.random_bool(1.0 / 3.0) {
+                for _ in 0..2 {
+                    let other = names.choose(&mut rng).map_or("PING", String::as_str);
+                    commands.push(random_command(&mut rng, other));
+                }
             }
+            let frame: Vec<u8> = commands
+                .iter()
+                .flat_map(|c| encode(&c.iter().map(String::as_str).collect::<Vec<_>>()))
+                .collect();
             let replies: Vec<Option<String>> = raws
                 .iter_mut()
                 .map(|raw| {
                     raw.send(&frame);
-                    (0..count)
+                    (0..commands.len())
                         .map(|_| raw.try_reply())
                         .collect::<Option<Vec<String>>>()
                         .map(|replies| replies.concat())
                 })
                 .collect();
+            let args = commands.join(&";".to_owned());
             check(&args, &replies);
         }
         // Leave no transaction or watch behind for the next command's tries.
