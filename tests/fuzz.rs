@@ -71,6 +71,7 @@ const WORDS: &[&str] = &[
     "return redis.call('get', KEYS[1])", "return {1, 2, {3}, false, 'x'}",
 ];
 
+/// A number from the environment (`SHARDIS_FUZZ_TRIES`, `SHARDIS_FUZZ_SEED`), or `default`.
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -122,6 +123,7 @@ fn set_up(raw: &mut Raw, setup: &(Vec<u8>, usize)) {
     }
 }
 
+/// `lines` (words separated by single spaces) as one write, and how many replies it gets.
 fn encoded(lines: &[&str]) -> (Vec<u8>, usize) {
     let bytes = lines
         .iter()
