@@ -827,11 +827,12 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
         let picks = picks as usize;
         header(reply, picks);
         if picks * 3 > len {
-            // Close to the whole hash: shuffle the first `picks` of all the fields.
+            // Close to the whole hash: shuffle the first `picks` of all the fields (a compact
+            // hash's, listed above already).
             let mut all = if pairs.is_empty() {
                 hash.iter().collect()
             } else {
-                pairs.clone()
+                pairs
             };
             let n = all.len();
             for i in 0..picks.min(n) {

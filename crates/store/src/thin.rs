@@ -1,7 +1,7 @@
 //! [`ThinBytes`]: an owned byte string behind one thin pointer.
 //!
-//! The dense array of a database holds a key per item, a million times over, so the 8 bytes a `Box<[u8]>` spends on its length add up
-//! (8 MB per million). A `ThinBytes` is a single pointer to one allocation holding the length
+//! The dense array of a database holds a key per item, a million times over, so the 8 bytes a
+//! `Box<[u8]>` spends on its length add up (8 MB per million). A `ThinBytes` is a single pointer to one allocation holding the length
 //! as a LEB128 varint, then the bytes: one byte of length for strings under 128 bytes, which an
 //! allocator block of a key's size usually has to spare anyway (glibc's smallest block holds
 //! 24 bytes). String values and the buffers of small hashes are `ThinBytes` too, which is what
