@@ -25,12 +25,14 @@ const LEFT_OUT: &[&str] = &[
 
 /// Commands whose replies differ between any two servers (times, versions, random picks, scan
 /// order, memory figures) or between Redis 7.0 and 8 on purpose (`OBJECT ENCODING` of a small
-/// list): fuzzed, not compared.
+/// list): fuzzed, not compared. And `SCRIPT`: queued in a transaction, an unknown subcommand
+/// fails when `EXEC` runs it, where Redis refuses it while queuing (it knows every container's
+/// subcommands and their arities; Shardis's handlers do).
 #[rustfmt::skip]
 const NOT_COMPARED: &[&str] = &[
     "info", "time", "randomkey", "hrandfield", "command", "hello", "object", "memory", "scan",
-    "hscan", "keys", "ttl", "pttl", "expiretime", "pexpiretime", "dbsize", "echo", "auth",
-    "select", "script", "evalsha", "evalsha_ro", "hpttl", "hexpiretime", "hpexpiretime",
+    "hscan", "keys", "ttl", "pttl", "expiretime", "pexpiretime", "hpttl", "hexpiretime",
+    "hpexpiretime", "script",
 ];
 
 /// Keys of each type, made again before every try, so that each command meets strings,

@@ -627,6 +627,10 @@ pub fn evalsha_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 }
 
 fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Result<(), CmdError> {
+    // No script has a name of another length: Redis says so before it reads anything else.
+    if by_sha && args.get(1).len() != 40 {
+        return Err(CmdError::NoScript);
+    }
     let numkeys = parse_i64(args.get(2)).ok_or(CmdError::NotInteger)?;
     if numkeys < 0 {
         return Err(CmdError::Other(
@@ -643,10 +647,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) -> Resu
     let (sha, f, vm, (thread, co)) = with_engine(|engine| {
         let (sha, f) = if by_sha {
             let sha = sha_key(args.get(1));
-            let found = (args.get(1).len() == 40)
-                .then(|| engine.cached(&sha))
-                .flatten();
-            (sha, found.ok_or(CmdError::NoScript)?)
+            (sha, engine.cached(&sha).ok_or(CmdError::NoScript)?)
         } else {
             engine.compile(args.get(1))?
         };
@@ -1739,6 +1740,16 @@ mod tests {
         assert_eq!(
             run(&mut store, &["EVALSHA", &sha, "0", "hi"]),
             "-NOSCRIPT No matching script. Please use EVAL.\r\n"
+        );
+        // A name that is no SHA1 is refused before the key count is read, as Redis does; a
+        // SHA1's key count is read first.
+        assert_eq!(
+            run(&mut store, &["EVALSHA", "abc", "x"]),
+            "-NOSCRIPT No matching script. Please use EVAL.\r\n"
+        );
+        assert_eq!(
+            run(&mut store, &["EVALSHA", &sha, "x"]),
+            "-ERR value is not an integer or out of range\r\n"
         );
         // EVAL caches what it runs.
         assert_eq!(
