@@ -190,6 +190,8 @@ fn edge_cases_match_redis() {
         "MOVE nokey 1",
         "MOVE {t}y 1",
         "MOVE {t}b 1",
+        "SELECT 4294967296",
+        "SELECT -2147483649",
         "SELECT 1",
         "MGET {t}y {t}b",
         "SELECT 0",

@@ -227,8 +227,9 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> Result<bool, C
     Ok(true)
 }
 
-/// A database number argument (`COPY ... DB n`, `MOVE key n`), checked against the shard's.
-fn db_index(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
+/// A database number argument (`SELECT n`, `MOVE key n`, `COPY ... DB n`), checked against the
+/// number of `databases`.
+pub fn db_index(arg: &[u8], databases: usize) -> Result<usize, CmdError> {
     let n = parse_i64(arg).ok_or(CmdError::NotInteger)?;
     // Redis reads the index as a C int, and says so past its range.
     if i32::try_from(n).is_err() {
@@ -239,7 +240,7 @@ fn db_index(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
     }
     usize::try_from(n)
         .ok()
-        .filter(|&n| n < ctx.store.dbs.len())
+        .filter(|&n| n < databases)
         .ok_or(CmdError::DbIndexOutOfRange)
 }
 
@@ -270,7 +271,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
             b"replace" => replace = true,
             b"db" if i + 1 < args.len() => {
                 i += 1;
-                dst = db_index(ctx, args.get(i))?;
+                dst = db_index(args.get(i), ctx.store.dbs.len())?;
             }
             _ => return Err(CmdError::Syntax),
         }
@@ -304,7 +305,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
 /// `MOVE key db`: 1 if the key moved to database `db` (where it must not exist yet).
 pub fn move_(ctx: &mut Ctx<'_>, args: Args<'_>) -> Result<(), CmdError> {
     let (key, now) = (args.get(1), ctx.now_ms);
-    let dst = db_index(ctx, args.get(2))?;
+    let dst = db_index(args.get(2), ctx.store.dbs.len())?;
     let src = ctx.db.min(ctx.store.dbs.len().saturating_sub(1));
     let Some((from, to)) = two_dbs(&mut ctx.store.dbs, src, dst) else {
         return Err(CmdError::SameObject);

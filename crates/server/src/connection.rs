@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use shardis_commands::{Args, CmdError, ConnCommand};
+use shardis_commands::{keyspace, Args, CmdError, ConnCommand};
 use shardis_resp::{parse_i64, Protocol, Reply};
 
 use crate::admin;
@@ -194,12 +194,7 @@ fn hello(shard: &Shard, client: &Client, args: Args<'_>, out: &mut Vec<u8>) -> O
 
 /// `SELECT index`.
 fn select(shard: &Shard, client: &Client, args: Args<'_>, reply: &mut Reply<'_>) -> Outcome {
-    let index = parse_i64(args.get(1)).ok_or(CmdError::NotInteger)?;
-    let databases = shard.config.borrow().databases;
-    let index = usize::try_from(index)
-        .ok()
-        .filter(|&i| i < databases)
-        .ok_or(CmdError::DbIndexOutOfRange)?;
+    let index = keyspace::db_index(args.get(1), shard.config.borrow().databases)?;
     client.state.borrow_mut().db = index;
     reply.ok();
     Ok(Flow::Continue)
